@@ -1,0 +1,15 @@
+//! Wire types of the Altimeter v1 API as Atlas assumes it (SPEC §4), shared by
+//! `altimeter-client` and `altimeter-sim` so both speak one vocabulary. The task
+//! fields and their validation rules (SPEC §2) are the same on both sides, so they
+//! live here too and Atlas reuses them.
+
+pub mod error;
+pub mod headers;
+pub mod task;
+pub mod webhook;
+
+pub use error::{ErrorBody, ErrorDetail};
+pub use task::{
+    CreateTask, FieldError, Page, Priority, RemoteTask, Status, TaskFields, ValidationError,
+};
+pub use webhook::{EventType, WebhookData, WebhookEvent};
