@@ -1,0 +1,103 @@
+//! Building the application is separate from running it: `build` opens the
+//! database, applies migrations and assembles the router around a listener the
+//! caller bound (tests bind port 0); `run` serves until the token is cancelled.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::{self, AppState};
+use crate::telemetry;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+}
+
+impl Application {
+    /// Opens the database named by `config`, migrates it and prepares the server.
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        Ok(Application {
+            listener,
+            state: AppState {
+                db,
+                metrics: telemetry::metrics_handle(),
+            },
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .context("listener has no local address")
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        match &self.config.altimeter {
+            Some(altimeter) => {
+                tracing::info!(altimeter = %altimeter.api_url, "sync with Altimeter is configured")
+            }
+            None => tracing::warn!(
+                "sync is not configured (ALTIMETER_API_URL is unset): serving tasks without sync"
+            ),
+        }
+        tracing::info!(%addr, backend = ?self.state.db.backend(), "atlas is listening");
+        let db = self.state.db.clone();
+        axum::serve(self.listener, http::router(self.state))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .context("the HTTP server failed")?;
+        db.close().await;
+        tracing::info!("atlas stopped");
+        Ok(())
+    }
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight work");
+        trigger.cancel();
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

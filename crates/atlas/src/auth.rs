@@ -1,0 +1,119 @@
+//! API credentials: roles, token generation (OS RNG) and hashing. A token is shown
+//! once when created; only its SHA-256 hash is stored.
+
+use anyhow::Context;
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::db::{Db, now};
+use crate::store::tokens::{self, TokenRecord};
+
+/// What a caller may do. Each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads tasks, history, conflicts and sync status.
+    Viewer,
+    /// Also writes tasks and resolves conflicts.
+    Editor,
+    /// Also runs sync operations.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Viewer, Role::Editor, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// Someone who presented a live token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn may(&self, needed: Role) -> bool {
+        self.role >= needed
+    }
+}
+
+const TOKEN_PREFIX: &str = "atlas_";
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a token; the returned string is the only time it is ever visible.
+pub async fn create_token(
+    db: &Db,
+    name: &str,
+    role: Role,
+) -> anyhow::Result<(String, TokenRecord)> {
+    let mut secret = [0u8; 32];
+    OsRng
+        .try_fill_bytes(&mut secret)
+        .context("the operating system's random number generator failed")?;
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+    let record = TokenRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.to_owned(),
+        role,
+        created_at: now(),
+        revoked_at: None,
+    };
+    tokens::insert(db.pool(), &record, &hash_token(&token)).await?;
+    Ok((token, record))
+}
+
+/// The caller a presented token belongs to, if it is live.
+pub async fn authenticate(db: &Db, token: &str) -> anyhow::Result<Option<Caller>> {
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    Ok(tokens::find_active(db.pool(), &hash_token(token))
+        .await?
+        .map(|record| Caller {
+            name: record.name,
+            role: record.role,
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered() {
+        let editor = Caller {
+            name: "e".into(),
+            role: Role::Editor,
+        };
+        assert!(editor.may(Role::Viewer));
+        assert!(editor.may(Role::Editor));
+        assert!(!editor.may(Role::Admin));
+        assert_eq!(Role::parse("admin"), Some(Role::Admin));
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn hash_is_hex_sha256() {
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Request extractors that answer in the API's own error format: the
+//! authenticated caller, JSON bodies with field-level errors, query strings and
+//! the `If-Match` header.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
+use axum::http::request::Parts;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::{AppState, BODY_LIMIT, DRAIN_LIMIT};
+use crate::auth::{self, Caller, Role};
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into())
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+            })?;
+        auth::authenticate(&state.db, token)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
+    }
+}
+
+impl Caller {
+    /// Refuses (403) a caller whose role is below `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.may(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this needs the {} role; token `{}` has {}",
+                needed.as_str(),
+                self.name,
+                self.role.as_str()
+            )))
+        }
+    }
+}
+
+/// A JSON body: 415 unless `Content-Type: application/json`, 413 over the body
+/// limit, 400 when it is not JSON, 422 naming the field when it does not fit.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = read_body(req.into_body()).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Reads a request body of at most [`BODY_LIMIT`] bytes. A larger body is read on
+/// (and thrown away) up to [`DRAIN_LIMIT`] before the 413 goes out: a client
+/// still sending when the answer comes would otherwise see a reset connection
+/// instead of the answer.
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        total += chunk.len();
+        if total > DRAIN_LIMIT {
+            break;
+        }
+        if total <= BODY_LIMIT {
+            buffer.extend_from_slice(&chunk);
+        }
+    }
+    if total > BODY_LIMIT {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(Bytes::from(buffer))
+}
+
+/// Deserializes JSON, naming the path of the offending field in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let field = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            ApiError::Unprocessable(format!("{field}{}", strip_position(&inner.to_string())))
+        } else {
+            ApiError::BadRequest(format!("malformed JSON: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C"; a field path says more.
+fn strip_position(message: &str) -> &str {
+    message.find(" at line ").map_or(message, |i| &message[..i])
+}
+
+/// A query string, 422 when a parameter does not fit.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::Unprocessable(e.body_text()))
+    }
+}
+
+/// The optional `If-Match: "<version>"` header.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .and_then(altimeter_api::headers::parse_etag)
+            .map(|v| IfMatch(Some(v)))
+            .ok_or_else(|| {
+                ApiError::BadRequest("If-Match must be a task version such as \"3\"".into())
+            })
+    }
+}

@@ -1,0 +1,186 @@
+//! `/api/tasks`: list, create, read, partial update, delete and history.
+
+use altimeter_api::{Page, Status};
+use axum::extract::{Path, State};
+use axum::http::header::{ETAG, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, IfMatch};
+use crate::auth::{Caller, Role};
+use crate::model::{HistoryEntry, SyncStatus, Task};
+use crate::store::{history, tasks::ListFilter};
+use crate::tasks::{self, TaskPatch};
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/tasks", get(list).post(create))
+        .route("/api/tasks/{id}", get(read).patch(update).delete(remove))
+        .route("/api/tasks/{id}/history", get(task_history))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    status: Option<Status>,
+    sync_status: Option<SyncStatus>,
+    q: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        n => Err(ApiError::Unprocessable(format!(
+            "limit must be between 1 and {MAX_PAGE} (got {n})"
+        ))),
+    }
+}
+
+fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<Uuid>> {
+    cursor
+        .map(|c| {
+            Uuid::parse_str(&c).map_err(|_| {
+                ApiError::Unprocessable(format!("cursor `{c}` is not one this API gave out"))
+            })
+        })
+        .transpose()
+}
+
+/// One page from `limit + 1` fetched rows: the extra row, if any, says there is a
+/// next page, which starts after the last row kept.
+fn paginate<T>(mut data: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let next_cursor = if data.len() > limit {
+        data.truncate(limit);
+        data.last().map(cursor_of)
+    } else {
+        None
+    };
+    Page { data, next_cursor }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no task has id `{id}`"))
+}
+
+/// A task id from the path; anything that is not a UUID names no task.
+fn task_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| not_found(raw))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<Page<Task>>> {
+    caller.require(Role::Viewer)?;
+    let limit = page_limit(params.limit)?;
+    let filter = ListFilter {
+        status: params.status,
+        sync_status: params.sync_status,
+        q: params.q.filter(|q| !q.trim().is_empty()),
+        cursor: parse_cursor(params.cursor)?,
+        limit: limit + 1,
+    };
+    let data = crate::store::tasks::list(state.db.pool(), &filter).await?;
+    Ok(Json(paginate(data, limit, |t| t.id.to_string())))
+}
+
+/// A task with its version as `ETag`.
+fn task_response(status: StatusCode, task: Task) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Ok(etag) = HeaderValue::from_str(&altimeter_api::headers::etag(task.version)) {
+        headers.insert(ETAG, etag);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(location) = HeaderValue::from_str(&format!("/api/tasks/{}", task.id)) {
+            headers.insert(LOCATION, location);
+        }
+    }
+    (status, headers, Json(task)).into_response()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<TaskPatch>,
+) -> ApiResult<Response> {
+    caller.require(Role::Editor)?;
+    let task = tasks::create(&state.db, input, &caller.name).await?;
+    Ok(task_response(StatusCode::CREATED, task))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(Role::Viewer)?;
+    let task = crate::store::tasks::get(state.db.pool(), task_id(&id)?)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    if task.deleted {
+        return Err(ApiError::Gone(format!("task `{id}` was deleted")));
+    }
+    Ok(task_response(StatusCode::OK, task))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+    ApiJson(patch): ApiJson<TaskPatch>,
+) -> ApiResult<Response> {
+    caller.require(Role::Editor)?;
+    let task = tasks::update(&state.db, task_id(&id)?, patch, if_match, &caller.name).await?;
+    Ok(task_response(StatusCode::OK, task))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Editor)?;
+    tasks::delete(&state.db, task_id(&id)?, if_match, &caller.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryParams {
+    limit: Option<i64>,
+    cursor: Option<i64>,
+}
+
+async fn task_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<HistoryParams>,
+) -> ApiResult<Json<Page<HistoryEntry>>> {
+    caller.require(Role::Viewer)?;
+    let id = task_id(&id)?;
+    if crate::store::tasks::get(state.db.pool(), id)
+        .await?
+        .is_none()
+    {
+        return Err(not_found(&id.to_string()));
+    }
+    let limit = page_limit(params.limit)?;
+    let data = history::list(state.db.pool(), id, params.cursor, limit + 1).await?;
+    Ok(Json(paginate(data, limit, |e| e.id.to_string())))
+}
