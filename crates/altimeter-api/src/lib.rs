@@ -5,11 +5,13 @@
 
 pub mod error;
 pub mod headers;
+mod parse;
 pub mod task;
 pub mod webhook;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use task::{
-    CreateTask, FieldError, Page, Priority, RemoteTask, Status, TaskFields, ValidationError,
+    CreateTask, FieldError, Page, Priority, RemoteTask, Status, TaskFields, UnknownVariant,
+    ValidationError, parse_due_date,
 };
 pub use webhook::{EventType, WebhookData, WebhookEvent};

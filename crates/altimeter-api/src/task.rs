@@ -31,6 +31,13 @@ pub enum Priority {
 }
 
 impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Open,
+        Status::InProgress,
+        Status::Blocked,
+        Status::Done,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Open => "open",
@@ -42,6 +49,13 @@ impl Status {
 }
 
 impl Priority {
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Priority::Low => "low",
@@ -49,6 +63,50 @@ impl Priority {
             Priority::High => "high",
             Priority::Urgent => "urgent",
         }
+    }
+}
+
+/// The text of an unknown enum value, e.g. a bad `status` read from storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}`")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+impl std::str::FromStr for Status {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Status::Open,
+            Status::InProgress,
+            Status::Blocked,
+            Status::Done,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| UnknownVariant {
+            kind: "status",
+            value: s.to_owned(),
+        })
+    }
+}
+
+impl std::str::FromStr for Priority {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Priority::Low,
+            Priority::Normal,
+            Priority::High,
+            Priority::Urgent,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| UnknownVariant {
+            kind: "priority",
+            value: s.to_owned(),
+        })
     }
 }
 
@@ -203,17 +261,22 @@ mod due_date {
         let Some(raw) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
-        super::parse_due_date(&raw).map(Some).map_err(D::Error::custom)
+        super::parse_due_date(&raw)
+            .map(Some)
+            .map_err(D::Error::custom)
     }
 }
 
 /// Parses a strict `YYYY-MM-DD` calendar date (`2026-02-30` is refused).
 pub fn parse_due_date(raw: &str) -> Result<NaiveDate, String> {
     let well_formed = raw.len() == 10
-        && raw
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && raw.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !well_formed {
         return Err(format!("`{raw}` is not a date in YYYY-MM-DD form"));
     }
@@ -233,7 +296,10 @@ mod tests {
         let err = fields.validate().unwrap_err();
         let names: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(names, ["title", "description", "assignee"]);
-        assert!(err.to_string().starts_with("title: must not be blank; description:"));
+        assert!(
+            err.to_string()
+                .starts_with("title: must not be blank; description:")
+        );
     }
 
     #[test]
@@ -245,10 +311,29 @@ mod tests {
     }
 
     #[test]
+    fn enums_parse_their_wire_names() {
+        for s in ["open", "in_progress", "blocked", "done"] {
+            assert_eq!(s.parse::<Status>().unwrap().as_str(), s);
+        }
+        for p in ["low", "normal", "high", "urgent"] {
+            assert_eq!(p.parse::<Priority>().unwrap().as_str(), p);
+        }
+        assert!("closed".parse::<Status>().is_err());
+    }
+
+    #[test]
     fn due_dates_must_be_real() {
         assert!(parse_due_date("2028-02-29").is_ok());
-        assert!(parse_due_date("2026-02-30").unwrap_err().contains("real calendar date"));
-        assert!(parse_due_date("2026-2-3").unwrap_err().contains("YYYY-MM-DD"));
+        assert!(
+            parse_due_date("2026-02-30")
+                .unwrap_err()
+                .contains("real calendar date")
+        );
+        assert!(
+            parse_due_date("2026-2-3")
+                .unwrap_err()
+                .contains("YYYY-MM-DD")
+        );
         assert!(parse_due_date("tomorrow").is_err());
     }
 
