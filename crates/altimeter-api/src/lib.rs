@@ -3,6 +3,7 @@
 //! fields and their validation rules (SPEC §2) are the same on both sides, so they
 //! live here too and Atlas reuses them.
 
+pub mod auth;
 pub mod error;
 pub mod headers;
 mod parse;

@@ -77,36 +77,26 @@ pub struct UnknownVariant {
 impl std::str::FromStr for Status {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Status::Open,
-            Status::InProgress,
-            Status::Blocked,
-            Status::Done,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-        .ok_or_else(|| UnknownVariant {
-            kind: "status",
-            value: s.to_owned(),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownVariant {
+                kind: "status",
+                value: s.to_owned(),
+            })
     }
 }
 
 impl std::str::FromStr for Priority {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Priority::Low,
-            Priority::Normal,
-            Priority::High,
-            Priority::Urgent,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-        .ok_or_else(|| UnknownVariant {
-            kind: "priority",
-            value: s.to_owned(),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownVariant {
+                kind: "priority",
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -217,7 +207,12 @@ impl fmt::Display for ValidationError {
 }
 
 /// A task as Altimeter returns it: the shared fields plus Altimeter's own.
+///
+/// Reading one is strict: every key must be present (`assignee`, `due_date` and
+/// `external_id` may be `null`), so an answer that leaves out `status` is an error
+/// rather than a task silently read as `open`. Writing it gives the same flat JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StrictRemoteTask")]
 pub struct RemoteTask {
     pub id: String,
     pub external_id: Option<String>,
@@ -227,6 +222,55 @@ pub struct RemoteTask {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted: bool,
+}
+
+/// The wire form of [`RemoteTask`] with no defaults. serde fills a missing
+/// `Option` field with `None` unless it has its own `deserialize_with`, so the
+/// nullable fields get one: present-but-null is fine, absent is "missing field".
+#[derive(Deserialize)]
+#[serde(expecting = "a task object")]
+struct StrictRemoteTask {
+    id: String,
+    #[serde(deserialize_with = "nullable")]
+    external_id: Option<String>,
+    version: i64,
+    title: String,
+    description: String,
+    status: Status,
+    priority: Priority,
+    #[serde(deserialize_with = "nullable")]
+    assignee: Option<String>,
+    #[serde(deserialize_with = "due_date::deserialize")]
+    due_date: Option<NaiveDate>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted: bool,
+}
+
+impl From<StrictRemoteTask> for RemoteTask {
+    fn from(wire: StrictRemoteTask) -> Self {
+        RemoteTask {
+            id: wire.id,
+            external_id: wire.external_id,
+            version: wire.version,
+            fields: TaskFields {
+                title: wire.title,
+                description: wire.description,
+                status: wire.status,
+                priority: wire.priority,
+                assignee: wire.assignee,
+                due_date: wire.due_date,
+            },
+            created_at: wire.created_at,
+            updated_at: wire.updated_at,
+            deleted: wire.deleted,
+        }
+    }
+}
+
+/// A required key whose value may be `null`.
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
 }
 
 /// The body of `POST /tasks`.

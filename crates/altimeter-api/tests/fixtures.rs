@@ -58,6 +58,59 @@ fn remote_task() {
 }
 
 #[test]
+fn every_key_of_a_remote_task_is_required() {
+    let recorded: Value = serde_json::from_str(&fixture("task.json")).unwrap();
+    let keys: Vec<String> = recorded.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys.len(), 12);
+    for key in keys {
+        let mut doc = recorded.clone();
+        doc.as_object_mut().unwrap().remove(&key);
+        let err = serde_json::from_value::<RemoteTask>(doc)
+            .expect_err(&format!("task.json without `{key}` must not parse"));
+        assert!(
+            err.to_string().contains(&format!("missing field `{key}`")),
+            "{key}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_task_without_status_is_refused_not_read_as_open() {
+    let raw = fixture("task.json").replace("  \"status\": \"in_progress\",\n", "");
+    assert!(!raw.contains("status"), "the fixture line was removed");
+    let err = serde_json::from_str::<RemoteTask>(&raw).unwrap_err();
+    assert!(err.to_string().contains("missing field `status`"), "{err}");
+    // Request bodies stay lenient: a PUT body without status means `open`.
+    let fields: TaskFields = serde_json::from_str(&raw).unwrap();
+    assert_eq!(fields.status, Status::Open);
+}
+
+#[test]
+fn nullable_keys_may_be_null_but_not_absent() {
+    let raw = fixture("task.json")
+        .replace("\"Maria Lopez\"", "null")
+        .replace("\"2026-03-15\"", "null");
+    let task: RemoteTask = serde_json::from_str(&raw).unwrap();
+    assert_eq!((task.fields.assignee, task.fields.due_date), (None, None));
+}
+
+#[test]
+fn precondition_failed_body_is_the_current_task() {
+    let task: RemoteTask = round_trip("precondition_failed.json");
+    assert_eq!((task.version, task.deleted), (3, false));
+    assert_eq!(task.fields.status, Status::Blocked);
+    assert_eq!(task.updated_at, at("2026-02-03T14:05:12.345678Z"));
+}
+
+#[test]
+fn gone_body_is_the_tombstone() {
+    let task: RemoteTask = round_trip("gone.json");
+    assert_eq!((task.version, task.deleted), (4, true));
+    assert_eq!(task.id, "alt_3e9d0c2b4a6f48e1b7c5d9a0f2e4c6b8");
+    assert_eq!(task.updated_at, at("2026-02-04T09:12:00.000001Z"));
+}
+
+#[test]
 fn tombstone() {
     let task: RemoteTask = round_trip("tombstone.json");
     assert!(task.deleted);

@@ -4,8 +4,15 @@
 use std::time::Duration;
 
 use altimeter_api::{ErrorBody, RemoteTask};
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION};
+
+use crate::retry_after::retry_after;
+
+/// The error code Altimeter answers (with `422`) when an `Idempotency-Key` comes
+/// back with a different body.
+const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
 
 /// Why a call to Altimeter did not succeed, classified for the caller.
 #[derive(Debug, thiserror::Error)]
@@ -17,17 +24,32 @@ pub enum ClientError {
         retry_after: Option<Duration>,
         message: String,
     },
-    /// `412`: the task changed since the version sent in `If-Match`; this is the
-    /// task as it is now.
-    #[error("Altimeter task changed meanwhile (now version {})", .0.version)]
-    PreconditionFailed(Box<RemoteTask>),
-    /// `404`: Altimeter has no task with this id.
+    /// `412`: the task changed since the version sent in `If-Match`. `Some` is the
+    /// task as it is now (the body Altimeter sends); `None` if the body was not a
+    /// task — fetch it with `get`.
+    #[error("Altimeter task changed meanwhile ({})", version_text(.0.as_deref(), "now"))]
+    PreconditionFailed(Option<Box<RemoteTask>>),
+    /// `404` with Altimeter's error envelope on `get`/`update`/`delete`: Altimeter
+    /// has no task with this id. A `404` with any other body (a proxy's page, an
+    /// empty body) or on a listing is [`ClientError::Permanent`] instead, since it
+    /// says more about the URL than about the task.
     #[error("Altimeter task not found")]
     NotFound,
-    /// `410`: the task was deleted; this is its tombstone.
-    #[error("Altimeter task was deleted (version {})", .0.version)]
-    Gone(Box<RemoteTask>),
-    /// Any other failure that retrying will not fix (`401`, `422`, bad answers...).
+    /// `410`: the task was deleted. `Some` is its tombstone (the body Altimeter
+    /// sends); `None` if the body was not a task.
+    #[error("Altimeter task was deleted ({})", version_text(.0.as_deref(), "tombstone version"))]
+    Gone(Option<Box<RemoteTask>>),
+    /// `422` `idempotency_key_reused`: an earlier create with this key succeeded
+    /// with a different body (e.g. it timed out, then the task was edited before
+    /// the retry). That task exists; find it (by `external_id`) rather than fail.
+    #[error("Altimeter already created a task with this Idempotency-Key: {message}")]
+    IdempotencyKeyReused { message: String },
+    /// One task of a listing page could not be read; the rest of the page could.
+    /// `id` is the item's `"id"` when it had a string one.
+    #[error("Altimeter listed a task that cannot be read ({}): {message}", .id.as_deref().unwrap_or("no id"))]
+    InvalidItem { id: Option<String>, message: String },
+    /// Any other failure that retrying will not fix (`401`, `422`, `3xx`, bad
+    /// answers...). `status` is `0` when the request could not even be built.
     #[error("Altimeter refused the request ({status} {code}): {message}")]
     Permanent {
         status: u16,
@@ -38,6 +60,22 @@ pub enum ClientError {
 
 fn status_text(status: Option<u16>) -> String {
     status.map_or_else(|| "no answer".to_owned(), |s| s.to_string())
+}
+
+fn version_text(task: Option<&RemoteTask>, label: &str) -> String {
+    task.map_or_else(
+        || "the answer did not include the task".to_owned(),
+        |t| format!("{label} {}", t.version),
+    )
+}
+
+/// What a call addressed; a `404` means different things for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// `/tasks/{id}`: a `404` envelope means this task does not exist.
+    Task,
+    /// `/tasks`: a `404` means the base URL is wrong.
+    Collection,
 }
 
 impl ClientError {
@@ -53,8 +91,16 @@ impl ClientError {
         }
     }
 
-    /// A request that never got an answer (connect error, timeout, broken body).
+    /// A request that never got an answer (connect error, timeout, broken body),
+    /// or one that could not be built (a header value that is not allowed, say).
     pub(crate) fn transport(error: &reqwest::Error) -> Self {
+        if error.is_builder() {
+            return ClientError::Permanent {
+                status: 0,
+                code: "invalid_request".to_owned(),
+                message: format!("could not build the request: {}", error_chain(error)),
+            };
+        }
         let kind = if error.is_timeout() {
             "timed out"
         } else if error.is_connect() {
@@ -69,7 +115,7 @@ impl ClientError {
         }
     }
 
-    /// A `2xx`, `410` or `412` whose body is not the document the contract promises.
+    /// A `2xx` whose body is not the document the contract promises.
     pub(crate) fn invalid_response(status: StatusCode, error: &serde_json::Error) -> Self {
         ClientError::Permanent {
             status: status.as_u16(),
@@ -79,19 +125,28 @@ impl ClientError {
     }
 
     /// Classifies a non-success answer from its status, headers and body.
-    pub(crate) fn from_answer(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Self {
+    pub(crate) fn from_answer(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        resource: Resource,
+        now: DateTime<Utc>,
+    ) -> Self {
         match status.as_u16() {
-            404 => ClientError::NotFound,
-            410 => parse_task(status, body).map_or_else(|e| e, |t| ClientError::Gone(Box::new(t))),
-            412 => parse_task(status, body)
-                .map_or_else(|e| e, |t| ClientError::PreconditionFailed(Box::new(t))),
+            300..=399 => redirect(status, headers),
+            404 if resource == Resource::Task && is_envelope(body) => ClientError::NotFound,
+            410 => ClientError::Gone(parse_task(body)),
+            412 => ClientError::PreconditionFailed(parse_task(body)),
             408 | 409 | 429 | 500..=599 => ClientError::Retryable {
                 status: Some(status.as_u16()),
-                retry_after: retry_after(headers),
+                retry_after: retry_after(status, headers, now),
                 message: error_detail(status, body).1,
             },
             _ => {
                 let (code, message) = error_detail(status, body);
+                if status == StatusCode::UNPROCESSABLE_ENTITY && code == IDEMPOTENCY_KEY_REUSED {
+                    return ClientError::IdempotencyKeyReused { message };
+                }
                 ClientError::Permanent {
                     status: status.as_u16(),
                     code,
@@ -102,8 +157,27 @@ impl ClientError {
     }
 }
 
-fn parse_task(status: StatusCode, body: &[u8]) -> Result<RemoteTask, ClientError> {
-    serde_json::from_slice(body).map_err(|e| ClientError::invalid_response(status, &e))
+/// The task in a `410`/`412` body, if that is what the body is.
+fn parse_task(body: &[u8]) -> Option<Box<RemoteTask>> {
+    serde_json::from_slice(body).ok().map(Box::new)
+}
+
+fn is_envelope(body: &[u8]) -> bool {
+    serde_json::from_slice::<ErrorBody>(body).is_ok()
+}
+
+/// Redirects are not followed (a `POST` or `PUT` silently turned into a `GET`
+/// elsewhere would be worse than failing), so the setting has to be fixed.
+fn redirect(status: StatusCode, headers: &HeaderMap) -> ClientError {
+    let location = headers
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(no Location header)");
+    ClientError::Permanent {
+        status: status.as_u16(),
+        code: "redirect".to_owned(),
+        message: format!("ALTIMETER_API_URL redirects to {location}; point it at the final URL"),
+    }
 }
 
 /// `(code, message)` from the error envelope, or a stand-in built from the raw
@@ -122,12 +196,6 @@ fn error_detail(status: StatusCode, body: &[u8]) -> (String, String) {
     ("http_".to_owned() + status.as_str(), message)
 }
 
-/// `Retry-After` in whole seconds (the form Altimeter uses).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// The error with its sources, so "error sending request" says why.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -141,66 +209,4 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use reqwest::header::HeaderValue;
-
-    use super::*;
-
-    fn answer(status: u16, headers: &HeaderMap, body: &str) -> ClientError {
-        ClientError::from_answer(
-            StatusCode::from_u16(status).unwrap(),
-            headers,
-            body.as_bytes(),
-        )
-    }
-
-    #[test]
-    fn retryable_statuses_carry_retry_after() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        for status in [408, 409, 429, 500, 502, 503] {
-            let err = answer(status, &headers, "");
-            assert!(err.is_retryable(), "{status}");
-            assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
-        }
-        let err = answer(503, &HeaderMap::new(), "");
-        assert_eq!(err.retry_after(), None);
-    }
-
-    #[test]
-    fn other_client_errors_are_permanent_with_the_envelope() {
-        let body = r#"{"error":{"code":"validation_failed","message":"title: must not be blank"}}"#;
-        match answer(422, &HeaderMap::new(), body) {
-            ClientError::Permanent {
-                status,
-                code,
-                message,
-            } => {
-                assert_eq!((status, code.as_str()), (422, "validation_failed"));
-                assert_eq!(message, "title: must not be blank");
-            }
-            other => panic!("expected Permanent, got {other:?}"),
-        }
-        match answer(401, &HeaderMap::new(), "<html>nope</html>") {
-            ClientError::Permanent { code, message, .. } => {
-                assert_eq!(
-                    (code.as_str(), message.as_str()),
-                    ("http_401", "<html>nope</html>")
-                );
-            }
-            other => panic!("expected Permanent, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_412_without_a_task_body_is_an_invalid_response() {
-        let err = answer(412, &HeaderMap::new(), "{}");
-        assert!(
-            matches!(err, ClientError::Permanent { status: 412, ref code, .. } if code == "invalid_response")
-        );
-        assert!(matches!(
-            answer(404, &HeaderMap::new(), ""),
-            ClientError::NotFound
-        ));
-    }
-}
+mod tests;

@@ -3,22 +3,25 @@
 //! itself: the sync engine owns the retry schedule.
 
 mod error;
+mod listing;
 mod rate_limit;
+mod retry_after;
 mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use altimeter_api::headers::{IDEMPOTENCY_KEY, etag};
-use altimeter_api::{CreateTask, Page, RemoteTask, TaskFields};
-use chrono::{DateTime, SecondsFormat, Utc};
-use futures::{Stream, TryStreamExt, stream};
+use altimeter_api::{CreateTask, RemoteTask, TaskFields};
 use reqwest::header::IF_MATCH;
 use reqwest::{Method, Url};
 use secrecy::SecretString;
+use transport::{TASK, TASKS};
 
 pub use error::ClientError;
+pub use listing::{MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 pub use rate_limit::RateLimit;
+pub use retry_after::MAX_RETRY_AFTER;
 
 /// Where Altimeter is and how to reach it.
 #[derive(Debug, Clone)]
@@ -72,6 +75,10 @@ impl AltimeterClient {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            // A redirect is answered as a permanent error naming its target:
+            // following it would hide a wrong ALTIMETER_API_URL (and turn a
+            // redirected POST into a GET).
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let inner = transport::Transport::new(http, base_url, config.api_key);
         Ok(Self {
@@ -80,7 +87,8 @@ impl AltimeterClient {
     }
 
     /// `POST /tasks`. Repeating a call with the same `idempotency_key` (within
-    /// Altimeter's 24 h) returns the task the first call created.
+    /// Altimeter's 24 h) returns the task the first call created; repeating it
+    /// with a different body is [`ClientError::IdempotencyKeyReused`].
     pub async fn create(
         &self,
         body: &CreateTask,
@@ -91,15 +99,14 @@ impl AltimeterClient {
             .request(Method::POST, &["tasks"])
             .header(IDEMPOTENCY_KEY, idempotency_key)
             .json(body);
-        self.inner.send_json(Method::POST, "/tasks", request).await
+        self.inner.send_json(Method::POST, TASKS, request).await
     }
 
-    /// `GET /tasks/{id}`; a deleted task is [`ClientError::Gone`] with its tombstone.
+    /// `GET /tasks/{id}`; a deleted task is [`ClientError::Gone`] (with its
+    /// tombstone when Altimeter sends it), an unknown id [`ClientError::NotFound`].
     pub async fn get(&self, id: &str) -> Result<RemoteTask, ClientError> {
         let request = self.inner.request(Method::GET, &["tasks", id]);
-        self.inner
-            .send_json(Method::GET, "/tasks/{id}", request)
-            .await
+        self.inner.send_json(Method::GET, TASK, request).await
     }
 
     /// `PUT /tasks/{id}`, a full replace; with `if_match`, only if the remote
@@ -112,74 +119,17 @@ impl AltimeterClient {
     ) -> Result<RemoteTask, ClientError> {
         let request = self.inner.request(Method::PUT, &["tasks", id]).json(fields);
         let request = with_if_match(request, if_match);
-        self.inner
-            .send_json(Method::PUT, "/tasks/{id}", request)
-            .await
+        self.inner.send_json(Method::PUT, TASK, request).await
     }
 
     /// `DELETE /tasks/{id}`, optionally guarded by `if_match` like [`Self::update`].
+    /// A task already deleted is [`ClientError::Gone`]; a caller retrying a delete
+    /// whose answer was lost should take that as success.
     pub async fn delete(&self, id: &str, if_match: Option<i64>) -> Result<(), ClientError> {
         let request = self.inner.request(Method::DELETE, &["tasks", id]);
         let request = with_if_match(request, if_match);
-        self.inner
-            .send(Method::DELETE, "/tasks/{id}", request)
-            .await?;
+        self.inner.send(Method::DELETE, TASK, request).await?;
         Ok(())
-    }
-
-    /// One page of `GET /tasks`: tasks (tombstones included) changed at or after
-    /// `updated_since`, oldest first, resuming after `cursor`.
-    pub async fn list_page(
-        &self,
-        updated_since: Option<DateTime<Utc>>,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<RemoteTask>, ClientError> {
-        let mut url = self.inner.url(&["tasks"]);
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(since) = updated_since {
-                query.append_pair(
-                    "updated_since",
-                    &since.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                );
-            }
-            if let Some(cursor) = cursor {
-                query.append_pair("cursor", cursor);
-            }
-            query.append_pair("limit", &limit.to_string());
-        }
-        let request = self.inner.request_to(Method::GET, url);
-        self.inner.send_json(Method::GET, "/tasks", request).await
-    }
-
-    /// Every task changed at or after `updated_since`, following `next_cursor`
-    /// page by page until it is null. The stream ends after the first error.
-    pub fn list_since(
-        &self,
-        updated_since: Option<DateTime<Utc>>,
-        page_size: u32,
-    ) -> impl Stream<Item = Result<RemoteTask, ClientError>> + '_ {
-        /// What to fetch next: the first page, the page after a cursor, or nothing.
-        enum Next {
-            First,
-            After(String),
-            Done,
-        }
-        let pages = stream::try_unfold(Next::First, move |next| async move {
-            let cursor = match next {
-                Next::Done => return Ok(None),
-                Next::First => None,
-                Next::After(cursor) => Some(cursor),
-            };
-            let page = self
-                .list_page(updated_since, cursor.as_deref(), page_size)
-                .await?;
-            let next = page.next_cursor.map_or(Next::Done, Next::After);
-            let tasks = stream::iter(page.data.into_iter().map(Ok));
-            Ok(Some((tasks, next)))
-        });
-        pages.try_flatten()
     }
 
     /// The `X-Rate-Limit-*` headers of the most recent answer, if any carried them.

@@ -4,13 +4,32 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use chrono::Utc;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, field};
 
-use crate::error::ClientError;
+use crate::error::{ClientError, Resource};
 use crate::rate_limit::RateLimit;
+
+/// An endpoint: its pattern (for spans and logs, never the raw id) and what it
+/// addresses (which decides what a `404` means).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route {
+    pub pattern: &'static str,
+    pub resource: Resource,
+}
+
+pub(crate) const TASKS: Route = Route {
+    pattern: "/tasks",
+    resource: Resource::Collection,
+};
+
+pub(crate) const TASK: Route = Route {
+    pattern: "/tasks/{id}",
+    resource: Resource::Task,
+};
 
 pub(crate) struct Transport {
     http: reqwest::Client,
@@ -66,7 +85,7 @@ impl Transport {
     pub(crate) async fn send_json<T: DeserializeOwned>(
         &self,
         method: Method,
-        route: &'static str,
+        route: Route,
         request: RequestBuilder,
     ) -> Result<T, ClientError> {
         let (status, body) = self.send(method, route, request).await?;
@@ -74,17 +93,18 @@ impl Transport {
     }
 
     /// Sends one request, traced under its route pattern (never the raw id) and
-    /// counted; a non-`2xx` answer comes back classified as an error.
+    /// counted; a non-`2xx` answer (redirects included: they are not followed)
+    /// comes back classified as an error.
     pub(crate) async fn send(
         &self,
         method: Method,
-        route: &'static str,
+        route: Route,
         request: RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let span = tracing::info_span!(
             "altimeter_request",
             method = %method,
-            route,
+            route = route.pattern,
             status = field::Empty,
             duration_ms = field::Empty,
         );
@@ -101,7 +121,13 @@ impl Transport {
                 if status.is_success() {
                     Ok((status, body))
                 } else {
-                    Err(ClientError::from_answer(status, &headers, &body))
+                    Err(ClientError::from_answer(
+                        status,
+                        &headers,
+                        &body,
+                        route.resource,
+                        Utc::now(),
+                    ))
                 }
             });
             if let Err(error) = &answer {

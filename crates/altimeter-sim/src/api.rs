@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::cursor;
 use crate::error::ApiError;
-use crate::gate::gate;
+use crate::gate::{gate, rate_limit};
 use crate::state::SimState;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -30,6 +30,8 @@ pub fn router(state: SimState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), gate))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // After the fallbacks, so their answers carry the headers too.
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state)
 }
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a simulator needs to start. Build with [`SimConfig::new`] and set
-/// the public fields you need.
-#[derive(Debug, Clone)]
+/// the public fields you need. `Debug` leaves the API key and webhook secret out.
+#[derive(Clone)]
 pub struct SimConfig {
     /// The only bearer token `/v1` accepts.
     pub api_key: String,
@@ -35,6 +35,25 @@ impl SimConfig {
     }
 }
 
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("api_key", &REDACTED)
+            .field("webhook_url", &self.webhook_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| REDACTED),
+            )
+            .field("rate_limit", &self.rate_limit)
+            .field("data_file", &self.data_file)
+            .field("tuning", &self.tuning)
+            .finish()
+    }
+}
+
+/// What `Debug` shows in place of a secret.
+pub(crate) const REDACTED: &str = "[redacted]";
+
 /// Timing of webhook delivery and persistence.
 #[derive(Debug, Clone)]
 pub struct SimTuning {
@@ -46,6 +65,8 @@ pub struct SimTuning {
     pub webhook_max_attempts: u32,
     /// Time allowed for the receiver to answer one webhook POST.
     pub webhook_timeout: Duration,
+    /// First attempts in flight at once (at least 1); never two for one task.
+    pub webhook_concurrency: usize,
     /// With `webhook_reorder`, how many events are held and sent in reverse.
     pub reorder_batch: usize,
     /// With `webhook_reorder`, how long a partial batch is held before it goes.
@@ -61,9 +82,28 @@ impl Default for SimTuning {
             webhook_retry_max: Duration::from_secs(10),
             webhook_max_attempts: 8,
             webhook_timeout: Duration::from_secs(5),
+            webhook_concurrency: 8,
             reorder_batch: 3,
             reorder_window: Duration::from_millis(500),
             persist_debounce: Duration::from_millis(200),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_secrets() {
+        let config = SimConfig {
+            webhook_url: Some("http://127.0.0.1:8080/hook".into()),
+            webhook_secret: Some("whsec-sekrit".into()),
+            ..SimConfig::new("api-sekrit")
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("sekrit"), "{shown}");
+        assert!(shown.contains("http://127.0.0.1:8080/hook"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 }

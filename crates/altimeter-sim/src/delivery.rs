@@ -1,8 +1,12 @@
-//! Sending webhooks. First attempts go out one at a time in queue order, so
-//! without faults a receiver sees events in the order the changes happened; a
+//! Sending webhooks. First attempts leave in queue order, up to
+//! `webhook_concurrency` at a time but never two for the same task at once: a
+//! receiver sees each task's events in the order its changes happened, while a
+//! slow answer about one task does not hold up the others (a real Altimeter
+//! would not serialize its whole tenant behind one slow request either). A
 //! failed delivery is retried with exponential backoff on its own task, so it
-//! never holds up the queue.
+//! holds up nothing — which is also why retries can overtake later events.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +14,7 @@ use altimeter_api::headers::{EVENT_ID, SIGNATURE};
 use altimeter_api::webhook::sign;
 use reqwest::header::CONTENT_TYPE;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +27,9 @@ use crate::stats::WebhookOutcome;
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub event_id: String,
+    pub task_id: String,
+    /// The reset generation it belongs to; stale ones are never sent.
+    pub generation: u64,
     pub body: Arc<[u8]>,
     pub due: Instant,
 }
@@ -38,7 +45,13 @@ impl Delivery {
     /// Starts the worker; `None` (logged) if no HTTP client can be built.
     pub fn start(state: SimState, shutdown: CancellationToken) -> Option<Self> {
         let timeout = state.tuning().webhook_timeout;
-        let http = match reqwest::Client::builder().timeout(timeout).build() {
+        // A redirect is not followed: it counts as a failed attempt, as a
+        // non-2xx answer does at Altimeter.
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build();
+        let http = match http {
             Ok(http) => http,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the webhook HTTP client; no webhooks will be sent");
@@ -46,6 +59,7 @@ impl Delivery {
             }
         };
         let tracker = TaskTracker::new();
+        let limit = state.tuning().webhook_concurrency.max(1);
         let sender = Sender {
             state,
             http,
@@ -53,7 +67,7 @@ impl Delivery {
             tracker: tracker.clone(),
         };
         let (queue, pending) = mpsc::unbounded_channel();
-        let worker = tokio::spawn(send_in_order(sender, pending));
+        let worker = tokio::spawn(FirstAttempts::new(sender, limit).run(pending));
         Some(Self {
             queue,
             worker,
@@ -77,25 +91,93 @@ impl Delivery {
     }
 }
 
-async fn send_in_order(sender: Sender, mut pending: UnboundedReceiver<Outgoing>) {
-    loop {
-        let outgoing = tokio::select! {
-            () = sender.shutdown.cancelled() => return,
-            next = pending.recv() => match next {
-                Some(outgoing) => outgoing,
-                None => return,
-            },
-        };
-        if !sender
-            .pause(outgoing.due.saturating_duration_since(Instant::now()))
-            .await
-        {
-            return;
+/// The first-attempt scheduler: a bounded set of attempts in flight, and per
+/// task the events waiting for that task's attempt to end.
+struct FirstAttempts {
+    sender: Sender,
+    limit: usize,
+    in_flight: JoinSet<()>,
+    /// Which task each attempt in flight is for.
+    running: HashMap<tokio::task::Id, String>,
+    /// A key per task with an attempt in flight; its queue is what waits behind.
+    waiting: HashMap<String, VecDeque<Outgoing>>,
+}
+
+impl FirstAttempts {
+    fn new(sender: Sender, limit: usize) -> Self {
+        Self {
+            sender,
+            limit,
+            in_flight: JoinSet::new(),
+            running: HashMap::new(),
+            waiting: HashMap::new(),
         }
-        if let Err(reason) = sender.attempt(&outgoing).await {
-            sender.failed(&outgoing, 1, &reason);
-            let retrying = sender.clone();
-            sender.tracker.spawn(retrying.retry(outgoing));
+    }
+
+    /// Takes events in queue order until shutdown (abandoning attempts in
+    /// flight) or until the queue closes and everything taken has been tried.
+    async fn run(mut self, mut pending: UnboundedReceiver<Outgoing>) {
+        let shutdown = self.sender.shutdown.clone();
+        let mut open = true;
+        while open || !self.in_flight.is_empty() {
+            let room = self.in_flight.len() < self.limit;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(done) = self.in_flight.join_next_with_id() => self.finished(done),
+                next = pending.recv(), if open && room => match next {
+                    Some(outgoing) => {
+                        // Events wait for their due time in queue order, as the
+                        // delay fault applies to all of them alike.
+                        let wait = outgoing.due.saturating_duration_since(Instant::now());
+                        if !self.sender.pause(wait).await {
+                            break;
+                        }
+                        self.start_or_wait(outgoing);
+                    }
+                    None => open = false,
+                },
+            }
+        }
+        self.in_flight.shutdown().await;
+    }
+
+    fn start_or_wait(&mut self, outgoing: Outgoing) {
+        match self.waiting.get_mut(&outgoing.task_id) {
+            Some(queue) => queue.push_back(outgoing),
+            None => {
+                self.waiting
+                    .insert(outgoing.task_id.clone(), VecDeque::new());
+                self.start(outgoing);
+            }
+        }
+    }
+
+    fn start(&mut self, outgoing: Outgoing) {
+        let task_id = outgoing.task_id.clone();
+        let handle = self
+            .in_flight
+            .spawn(self.sender.clone().first_attempt(outgoing));
+        self.running.insert(handle.id(), task_id);
+    }
+
+    /// One attempt ended: the next event of its task, if any, may go.
+    fn finished(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "a webhook attempt panicked");
+                e.id()
+            }
+        };
+        let Some(task_id) = self.running.remove(&id) else {
+            return;
+        };
+        let next = self.waiting.get_mut(&task_id).and_then(VecDeque::pop_front);
+        match next {
+            Some(outgoing) => self.start(outgoing),
+            None => {
+                self.waiting.remove(&task_id);
+            }
         }
     }
 }
@@ -109,11 +191,26 @@ struct Sender {
 }
 
 impl Sender {
-    /// Attempts 2, 3, … after growing waits, until one succeeds or they run out.
+    /// Attempt 1; on failure, hands the event to [`Sender::retry`].
+    async fn first_attempt(self, outgoing: Outgoing) {
+        if self.state.is_stale(outgoing.generation) {
+            return;
+        }
+        if let Err(reason) = self.attempt(&outgoing).await {
+            self.failed(&outgoing, 1, &reason);
+            let tracker = self.tracker.clone();
+            tracker.spawn(self.retry(outgoing));
+        }
+    }
+
+    /// Attempts 2, 3, … after growing waits, until one succeeds or they run out
+    /// (counted as given up). Stops quietly at shutdown or after a reset.
     async fn retry(self, outgoing: Outgoing) {
         let tuning = self.state.tuning().clone();
         for attempt in 2..=tuning.webhook_max_attempts {
-            if !self.pause(backoff(&tuning, attempt - 1)).await {
+            if !self.pause(backoff(&tuning, attempt - 1)).await
+                || self.state.is_stale(outgoing.generation)
+            {
                 return;
             }
             match self.attempt(&outgoing).await {
@@ -121,8 +218,12 @@ impl Sender {
                 Err(reason) => self.failed(&outgoing, attempt, &reason),
             }
         }
+        if self.state.is_stale(outgoing.generation) {
+            return;
+        }
         let attempts = tuning.webhook_max_attempts;
         tracing::warn!(event_id = %outgoing.event_id, attempts, "webhook given up");
+        self.state.counters().count_webhook(WebhookOutcome::GivenUp);
     }
 
     /// One POST; `Ok` when the receiver answered `2xx` or no URL is set.

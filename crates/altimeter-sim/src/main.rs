@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 /// versions and tombstones, signed webhooks, rate limits and fault injection.
 /// The API is served under /v1, the control API under /_sim, and an HTML page
 /// for editing tasks "in Altimeter" at /.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "altimeter-sim", version)]
 struct Cli {
     /// Address to listen on.
@@ -40,6 +40,24 @@ struct Cli {
     /// (default: in memory only).
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+}
+
+/// By hand, so the API key and webhook secret never reach a log.
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const REDACTED: &str = "[redacted]";
+        f.debug_struct("Cli")
+            .field("bind", &self.bind)
+            .field("api_key", &REDACTED)
+            .field("webhook_url", &self.webhook_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| REDACTED),
+            )
+            .field("rate_limit", &self.rate_limit)
+            .field("data", &self.data)
+            .finish()
+    }
 }
 
 #[tokio::main]
@@ -93,5 +111,27 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_secrets() {
+        let cli = Cli::try_parse_from([
+            "altimeter-sim",
+            "--api-key",
+            "api-sekrit",
+            "--webhook-secret",
+            "whsec-sekrit",
+            "--rate-limit",
+            "5",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("sekrit"), "{shown}");
+        assert!(shown.contains("rate_limit: Some(5)"), "{shown}");
     }
 }

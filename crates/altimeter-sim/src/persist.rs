@@ -37,7 +37,10 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Store> {
     ))
 }
 
-/// Writes the file so that a crash leaves either the old or the new content.
+/// Writes the file so that a crash leaves either the old or the new content:
+/// the JSON goes to a temp file beside it, which is flushed, synced to disk and
+/// renamed over the old file; then the directory is synced so the rename itself
+/// survives a power cut. On any failure the temp file is removed.
 pub fn save(path: &Path, tasks: Vec<RemoteTask>, keys: Vec<KeyRecord>) -> anyhow::Result<()> {
     let snapshot = Snapshot {
         tasks,
@@ -45,13 +48,40 @@ pub fn save(path: &Path, tasks: Vec<RemoteTask>, keys: Vec<KeyRecord>) -> anyhow
     };
     let temp = temp_path(path);
     let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
-        serde_json::to_writer(std::io::BufWriter::new(&mut file), &snapshot)?;
-        file.flush()?;
+        let mut writer = std::io::BufWriter::new(std::fs::File::create(&temp)?);
+        serde_json::to_writer(&mut writer, &snapshot)?;
+        // `into_inner` would flush too, but this way a failed flush is an error
+        // we see rather than bytes silently lost with the writer.
+        writer.flush()?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(&temp, path)
+        drop(file);
+        std::fs::rename(&temp, path)?;
+        sync_directory(path)
     };
-    write().with_context(|| format!("writing {}", path.display()))
+    write().map_err(|e| {
+        // Best effort: the temp file may not exist (create failed, or the rename
+        // already happened and only the directory sync failed).
+        let _ = std::fs::remove_file(&temp);
+        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    })
+}
+
+/// Makes the rename in `path`'s directory durable.
+#[cfg(unix)]
+fn sync_directory(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Directories cannot be opened for syncing here; the rename is as durable as
+/// the platform makes it.
+#[cfg(not(unix))]
+fn sync_directory(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -121,5 +151,24 @@ mod tests {
         let err = load(&path, now).unwrap_err();
         assert!(format!("{err:#}").contains("not a simulator data file"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_save_leaves_no_temp_file_and_the_old_content() {
+        let dir = std::env::temp_dir().join(format!("sim-persist-{}", uuid::Uuid::new_v4()));
+        // The data file's path is taken by a non-empty directory: writing the
+        // temp file works, the rename over it does not.
+        let path = dir.join("store.json");
+        std::fs::create_dir_all(path.join("occupied")).unwrap();
+        let err = save(&path, Vec::new(), Vec::new()).unwrap_err();
+        assert!(format!("{err:#}").starts_with("writing "), "{err:#}");
+        assert!(!temp_path(&path).exists(), "the temp file was cleaned up");
+        assert!(path.join("occupied").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_relative_path_syncs_the_current_directory() {
+        sync_directory(Path::new("store.json")).unwrap();
     }
 }

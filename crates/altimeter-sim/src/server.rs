@@ -1,6 +1,6 @@
 //! Running a simulator: the HTTP server, webhook delivery and the data-file
-//! writer as background tasks under one cancellation token, and a handle to
-//! stop them cleanly.
+//! writer as background tasks, each under its own child of one cancellation
+//! token, and a handle that stops them in the order that loses no write.
 
 use std::net::SocketAddr;
 
@@ -19,8 +19,37 @@ use crate::{persist, router, webhooks};
 pub struct SimHandle {
     addr: SocketAddr,
     state: SimState,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    server: Stoppable,
+    webhooks: Stoppable,
+    persister: Stoppable,
+}
+
+/// A background task and the token that asks it to stop.
+#[derive(Debug)]
+struct Stoppable {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Stoppable {
+    fn spawn<F>(stop: CancellationToken, run: impl FnOnce(CancellationToken) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = tokio::spawn(run(stop.clone()));
+        Self { stop, task }
+    }
+
+    /// Asks the task to stop without waiting for it.
+    fn cancel(&self) {
+        self.stop.cancel();
+    }
+
+    async fn join(self, what: &str) {
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, task = what, "a simulator task panicked");
+        }
+    }
 }
 
 /// Starts a simulator on `listener` (bind port 0 in tests).
@@ -32,27 +61,27 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> anyhow::Result<S
     let events = state
         .take_events()
         .context("this simulator state is already running")?;
-    let shutdown = CancellationToken::new();
+    // A token per part (children of one root) so `shutdown` can stop the parts
+    // one after the other instead of all at once.
+    let root = CancellationToken::new();
     let app = router(state.clone());
-    let server_stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        let serve =
-            axum::serve(listener, app).with_graceful_shutdown(server_stop.cancelled_owned());
+    let server = Stoppable::spawn(root.child_token(), |stop| async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "the simulator's HTTP server failed");
         }
     });
-    let tasks = vec![
-        server,
-        tokio::spawn(webhooks::run(state.clone(), events, shutdown.clone())),
-        tokio::spawn(persist::run(state.clone(), shutdown.clone())),
-    ];
+    let webhooks = Stoppable::spawn(root.child_token(), |stop| {
+        webhooks::run(state.clone(), events, stop)
+    });
+    let persister = Stoppable::spawn(root.child_token(), |stop| persist::run(state.clone(), stop));
     tracing::info!(%addr, "altimeter-sim listening");
     Ok(SimHandle {
         addr,
         state,
-        shutdown,
-        tasks,
+        server,
+        webhooks,
+        persister,
     })
 }
 
@@ -70,15 +99,17 @@ impl SimHandle {
         &self.state
     }
 
-    /// Stops taking requests, lets in-flight ones finish, abandons pending
-    /// webhook retries and writes the data file one last time.
+    /// Stops taking requests and waits for in-flight ones to finish; only then
+    /// stops webhook delivery (pending retries are abandoned) and the data-file
+    /// writer, which writes the file one last time. So every write the API
+    /// acknowledged is in the data file.
     pub async fn shutdown(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "a simulator task panicked");
-            }
-        }
+        self.server.cancel();
+        self.server.join("http server").await;
+        self.webhooks.cancel();
+        self.persister.cancel();
+        self.webhooks.join("webhook delivery").await;
+        self.persister.join("data file writer").await;
         tracing::info!("altimeter-sim stopped");
     }
 }

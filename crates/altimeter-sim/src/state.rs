@@ -3,6 +3,7 @@
 //! webhook and marks the data file dirty in one place.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use altimeter_api::{CreateTask, EventType, RemoteTask, TaskFields, WebhookData, WebhookEvent};
@@ -10,7 +11,7 @@ use anyhow::ensure;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc};
 
-use crate::config::{SimConfig, SimTuning};
+use crate::config::{REDACTED, SimConfig, SimTuning};
 use crate::cursor::ListKey;
 use crate::faults::Faults;
 use crate::idempotency::KeyRecord;
@@ -35,16 +36,35 @@ struct Inner {
     webhook_target: Mutex<WebhookTarget>,
     stats: Stats,
     limiter: RateLimiter,
-    events: mpsc::UnboundedSender<WebhookEvent>,
-    pending_events: Mutex<Option<mpsc::UnboundedReceiver<WebhookEvent>>>,
+    events: mpsc::UnboundedSender<QueuedEvent>,
+    pending_events: Mutex<Option<mpsc::UnboundedReceiver<QueuedEvent>>>,
+    /// Bumped by [`SimState::reset`]; webhooks of an older generation are
+    /// discarded wherever they wait (queue, reorder batch, retry).
+    generation: AtomicU64,
     changed: Notify,
 }
 
-/// Where webhooks go and how they are signed.
-#[derive(Debug, Clone, Default)]
+/// A change's webhook event, tagged with the generation it belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct QueuedEvent {
+    pub generation: u64,
+    pub event: WebhookEvent,
+}
+
+/// Where webhooks go and how they are signed. `Debug` leaves the secret out.
+#[derive(Clone, Default)]
 pub struct WebhookTarget {
     pub url: Option<String>,
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for SimState {
@@ -87,6 +107,7 @@ impl SimState {
             limiter: RateLimiter::default(),
             events,
             pending_events: Mutex::new(Some(pending)),
+            generation: AtomicU64::new(0),
             changed: Notify::new(),
         };
         Ok(Self {
@@ -182,9 +203,15 @@ impl SimState {
         *lock(&self.inner.webhook_target) = target;
     }
 
-    /// Empty store, faults off, counters zero.
+    /// Empty store, faults off, counters zero, and no webhook from before the
+    /// reset is sent any more (queued, held for reordering or being retried).
     pub fn reset(&self) {
-        *lock(&self.inner.store) = Store::default();
+        let mut store = lock(&self.inner.store);
+        *store = Store::default();
+        // Under the store lock, so every event queued after this carries the
+        // new generation and every one before it the old.
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        drop(store);
         self.set_faults(Faults::default());
         self.inner.stats.reset();
         self.inner.limiter.reset();
@@ -217,8 +244,13 @@ impl SimState {
     }
 
     /// The webhook queue's receiving end; only the first caller gets it.
-    pub(crate) fn take_events(&self) -> Option<mpsc::UnboundedReceiver<WebhookEvent>> {
+    pub(crate) fn take_events(&self) -> Option<mpsc::UnboundedReceiver<QueuedEvent>> {
         lock(&self.inner.pending_events).take()
+    }
+
+    /// Whether a webhook of `generation` predates the last reset.
+    pub(crate) fn is_stale(&self, generation: u64) -> bool {
+        generation != self.inner.generation.load(Ordering::SeqCst)
     }
 
     /// Waits until the store has changed since the last wait.
@@ -243,8 +275,46 @@ impl SimState {
                 version: task.version,
             },
         };
+        let queued = QueuedEvent {
+            generation: self.inner.generation.load(Ordering::SeqCst),
+            event,
+        };
         // The receiver only goes away at shutdown, when events no longer matter.
-        let _ = self.inner.events.send(event);
+        let _ = self.inner.events.send(queued);
         self.inner.changed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_target_debug_leaves_the_secret_out() {
+        let target = WebhookTarget {
+            url: Some("http://127.0.0.1:1/hook".into()),
+            secret: Some("whsec-sekrit".into()),
+        };
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("sekrit"), "{shown}");
+        assert!(shown.contains("127.0.0.1:1/hook"), "{shown}");
+    }
+
+    #[test]
+    fn reset_makes_earlier_generations_stale() {
+        let state = SimState::new(SimConfig::new("k")).unwrap();
+        let mut events = state.take_events().unwrap();
+        let request = || CreateTask {
+            external_id: None,
+            fields: TaskFields::titled("a"),
+        };
+        state.create_task(request(), None).unwrap();
+        let before = events.try_recv().unwrap().generation;
+        assert!(!state.is_stale(before));
+        state.reset();
+        assert!(state.is_stale(before));
+        state.create_task(request(), None).unwrap();
+        let after = events.try_recv().unwrap().generation;
+        assert!(!state.is_stale(after));
     }
 }

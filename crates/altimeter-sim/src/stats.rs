@@ -1,5 +1,5 @@
 //! Counters behind `GET /_sim/stats`: API requests by `"<METHOD> <route>"`, and
-//! webhook deliveries sent, failed and dropped.
+//! webhook deliveries sent, failed, dropped and given up.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +24,9 @@ pub struct WebhookCounts {
     pub failed: u64,
     /// Events the `webhook_drop_rate` fault swallowed.
     pub dropped: u64,
+    /// Deliveries abandoned after their last attempt failed (each also counted
+    /// in `failed`, once per attempt).
+    pub given_up: u64,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +35,7 @@ pub struct Stats {
     sent: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    given_up: AtomicU64,
 }
 
 /// One kind of webhook outcome.
@@ -40,6 +44,7 @@ pub enum WebhookOutcome {
     Sent,
     Failed,
     Dropped,
+    GivenUp,
 }
 
 impl Stats {
@@ -53,6 +58,7 @@ impl Stats {
             WebhookOutcome::Sent => &self.sent,
             WebhookOutcome::Failed => &self.failed,
             WebhookOutcome::Dropped => &self.dropped,
+            WebhookOutcome::GivenUp => &self.given_up,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -68,6 +74,7 @@ impl Stats {
                 sent: self.sent.load(Ordering::Relaxed),
                 failed: self.failed.load(Ordering::Relaxed),
                 dropped: self.dropped.load(Ordering::Relaxed),
+                given_up: self.given_up.load(Ordering::Relaxed),
             },
         }
     }
@@ -77,7 +84,7 @@ impl Stats {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        for counter in [&self.sent, &self.failed, &self.dropped] {
+        for counter in [&self.sent, &self.failed, &self.dropped, &self.given_up] {
             counter.store(0, Ordering::Relaxed);
         }
     }

@@ -1,11 +1,11 @@
 //! Webhook dispatch: takes each change's event off the queue and applies the
 //! webhook faults (drop, duplicate, delay, reorder) before handing it to
-//! [`crate::delivery`]. Nothing here ever blocks an API call.
+//! [`crate::delivery`]. Nothing here ever blocks an API call. Events from before
+//! a reset are discarded here and again before every delivery attempt.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use altimeter_api::WebhookEvent;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SimTuning;
 use crate::delivery::{Delivery, Outgoing};
 use crate::faults::roll;
-use crate::state::SimState;
+use crate::state::{QueuedEvent, SimState};
 use crate::stats::WebhookOutcome;
 
 /// Dispatches events until `shutdown`, then waits for delivery to stop.
 pub async fn run(
     state: SimState,
-    mut events: UnboundedReceiver<WebhookEvent>,
+    mut events: UnboundedReceiver<QueuedEvent>,
     shutdown: CancellationToken,
 ) {
     let Some(delivery) = Delivery::start(state.clone(), shutdown.clone()) else {
@@ -45,7 +45,7 @@ pub async fn run(
 /// Events held back by the `webhook_reorder` fault, and when they must go.
 #[derive(Default)]
 struct Held {
-    events: Vec<WebhookEvent>,
+    events: Vec<QueuedEvent>,
     release_at: Option<Instant>,
 }
 
@@ -63,7 +63,7 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    fn accept(&self, event: WebhookEvent, held: &mut Held, tuning: &SimTuning) {
+    fn accept(&self, event: QueuedEvent, held: &mut Held, tuning: &SimTuning) {
         if !self.state.faults().webhook_reorder {
             self.dispatch(event);
             return;
@@ -85,7 +85,11 @@ impl Dispatcher {
     }
 
     /// Applies the drop, duplicate and delay faults, then queues for delivery.
-    fn dispatch(&self, event: WebhookEvent) {
+    fn dispatch(&self, queued: QueuedEvent) {
+        if self.state.is_stale(queued.generation) {
+            return;
+        }
+        let QueuedEvent { generation, event } = queued;
         let faults = self.state.faults();
         if roll(faults.webhook_drop_rate) {
             tracing::debug!(event_id = %event.event_id, "webhook dropped by fault");
@@ -108,6 +112,8 @@ impl Dispatcher {
         for _ in 0..copies {
             self.delivery.enqueue(Outgoing {
                 event_id: event.event_id.clone(),
+                task_id: event.data.task_id.clone(),
+                generation,
                 body: body.clone(),
                 due,
             });

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use altimeter_sim::SimConfig;
-use serde_json::json;
+use altimeter_sim::{Faults, SimConfig};
+use serde_json::{Value, json};
 
-use crate::support::{call, config, create, start, wait_until};
+use crate::support::{KEY, call, config, create, start, wait_until};
 
 fn temp_file() -> PathBuf {
     std::env::temp_dir().join(format!("altimeter-sim-{}.json", uuid::Uuid::new_v4()))
@@ -78,10 +78,51 @@ async fn changes_reach_the_file_without_a_shutdown() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[tokio::test]
+async fn a_write_in_flight_at_shutdown_is_in_the_data_file() {
+    let path = temp_file();
+    let sim = start(SimConfig {
+        data_file: Some(path.clone()),
+        ..config()
+    })
+    .await;
+    sim.state().set_faults(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    });
+    let url = format!("{}/tasks", sim.base_url());
+    let create = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(KEY)
+            .json(&json!({"title": "late"}))
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    });
+    // Counted on arrival, then held by the injected latency.
+    wait_until("the create is in flight", || {
+        sim.state().stats().requests.get("POST /tasks") == Some(&1)
+    })
+    .await;
+    sim.shutdown().await;
+    assert_eq!(create.await.unwrap(), 201, "the in-flight request finished");
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let titles: Vec<_> = file["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].clone())
+        .collect();
+    assert_eq!(titles, [json!("late")], "the acknowledged create was saved");
+    std::fs::remove_file(&path).unwrap();
+}
+
 async fn call_with_key(sim: &altimeter_sim::SimHandle, key: &str) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/tasks", sim.base_url()))
-        .bearer_auth(crate::support::KEY)
+        .bearer_auth(KEY)
         .header("idempotency-key", key)
         .json(&json!({"title": "keyed", "external_id": "atlas-1"}))
         .send()

@@ -2,6 +2,7 @@
 //! misbehaving exactly as the faults ask.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use altimeter_api::webhook::verify;
 use altimeter_api::{CreateTask, TaskFields};
@@ -174,22 +175,34 @@ async fn reordered_webhooks_arrive_in_reverse_batches() {
             ..Faults::default()
         },
     );
-    let ids: Vec<_> = (0..3)
-        .map(|i| {
-            sim.state()
-                .create_task(create_request(&format!("t{i}")), None)
-                .unwrap()
-                .task
-                .id
-        })
-        .collect();
+    // Three changes to one task: delivery keeps each task's events in queue
+    // order, so the reversed batch arrives reversed (events of different tasks
+    // may be delivered concurrently, so their relative order is not fixed).
+    let state = sim.state();
+    let task = state.create_task(create_request("t"), None).unwrap().task;
+    for title in ["u1", "u2"] {
+        state
+            .update_task(&task.id, TaskFields::titled(title), None)
+            .unwrap();
+    }
     let deliveries = receiver.wait_for(3).await;
     let arrived: Vec<_> = deliveries
         .iter()
-        .map(|d| d.json()["data"]["task_id"].as_str().unwrap().to_owned())
+        .map(|d| {
+            (
+                d.json()["type"].clone(),
+                d.json()["data"]["version"].clone(),
+            )
+        })
         .collect();
-    let reversed: Vec<_> = ids.iter().rev().cloned().collect();
-    assert_eq!(arrived, reversed);
+    assert_eq!(
+        arrived,
+        [
+            (json!("task.updated"), json!(3)),
+            (json!("task.updated"), json!(2)),
+            (json!("task.created"), json!(1)),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -199,13 +212,20 @@ async fn delayed_webhooks_do_not_hold_up_the_api() {
     set_faults(
         &sim,
         Faults {
-            webhook_delay_ms: 1_500,
+            webhook_delay_ms: 2_000,
             ..Faults::default()
         },
     );
+    let started = std::time::Instant::now();
     let task = create(&sim, "a").await;
     let (status, _) = call(&sim, "GET", &format!("/tasks/{}", task.id), None).await;
+    let took = started.elapsed();
     assert_eq!(status, 200);
+    // The one wall-clock bound in these tests: half the delay, for two local calls.
+    assert!(
+        took < Duration::from_millis(1_000),
+        "the API took {took:?}, as if it waited for the 2 s webhook delay"
+    );
     assert_eq!(
         receiver.count(),
         0,
@@ -229,8 +249,13 @@ async fn a_failing_receiver_gets_the_event_on_retry() {
     wait_until("sent = 1", || sim.state().stats().webhooks.sent == 1).await;
     let webhooks = sim.state().stats().webhooks;
     assert_eq!(
-        (webhooks.failed, webhooks.sent, webhooks.dropped),
-        (3, 1, 0)
+        (
+            webhooks.failed,
+            webhooks.sent,
+            webhooks.dropped,
+            webhooks.given_up
+        ),
+        (3, 1, 0, 0)
     );
 }
 
@@ -246,11 +271,17 @@ async fn an_unreachable_receiver_is_retried_then_given_up() {
     config.tuning.webhook_max_attempts = 3;
     let sim = start(config).await;
     create(&sim, "a").await;
-    wait_until("3 failed attempts", || {
-        sim.state().stats().webhooks.failed == 3
+    // Attempts at 0, +50 and +100 ms (base 50 ms, doubling), then given up.
+    wait_until("the delivery is given up", || {
+        sim.state().stats().webhooks.given_up == 1
     })
     .await;
-    assert_eq!(sim.state().stats().webhooks.sent, 0);
+    let webhooks = sim.state().stats().webhooks;
+    assert_eq!(
+        (webhooks.failed, webhooks.sent, webhooks.given_up),
+        (3, 0, 1),
+        "every attempt failed, then the delivery was given up once"
+    );
     sim.shutdown().await;
 }
 
