@@ -3,6 +3,7 @@
 //! caller bound (tests bind port 0); `run` serves until the token is cancelled.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -11,26 +12,37 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::{self, AppState};
+use crate::sync::{self, engine::Engine, outbox::Outbox};
 use crate::telemetry;
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     config: Config,
+    engine: Option<Engine>,
 }
 
 impl Application {
-    /// Opens the database named by `config`, migrates it and prepares the server.
+    /// Opens the database named by `config`, migrates it and prepares the server
+    /// (and, unless `--no-worker`, the sync worker).
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
+        let outbox = Outbox::new(db.backend(), config.sync.push_delay);
+        let engine = match config.run_worker {
+            true => sync::engine(&db, &config.sync, &outbox)?,
+            false => None,
+        };
         Ok(Application {
             listener,
             state: AppState {
                 db,
                 metrics: telemetry::metrics_handle(),
+                outbox,
+                sync: Arc::new(config.sync.clone()),
             },
             config,
+            engine,
         })
     }
 
@@ -44,23 +56,32 @@ impl Application {
         &self.state.db
     }
 
-    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests and
+    /// sync items finish.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
-        match &self.config.altimeter {
-            Some(altimeter) => {
-                tracing::info!(altimeter = %altimeter.api_url, "sync with Altimeter is configured")
-            }
-            None => tracing::warn!(
+        match (&self.config.sync.altimeter, &self.engine) {
+            (None, _) => tracing::warn!(
                 "sync is not configured (ALTIMETER_API_URL is unset): serving tasks without sync"
             ),
+            (Some(a), Some(_)) => {
+                tracing::info!(altimeter = %a.api_url, "sync with Altimeter is on")
+            }
+            (Some(a), None) => {
+                tracing::info!(altimeter = %a.api_url, "no sync worker in this process (--no-worker)")
+            }
         }
         tracing::info!(%addr, backend = ?self.state.db.backend(), "atlas is listening");
         let db = self.state.db.clone();
+        let mut workers = self.engine.map(|engine| sync::spawn(engine, &shutdown));
         axum::serve(self.listener, http::router(self.state))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("the HTTP server failed")?;
+        shutdown.cancel();
+        if let Some(workers) = workers.as_mut() {
+            while workers.join_next().await.is_some() {}
+        }
         db.close().await;
         tracing::info!("atlas stopped");
         Ok(())

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
+use crate::sync::retry::RetryPolicy;
+
 /// Parses `5s`, `100ms`, `5m` (humantime syntax).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
@@ -49,6 +51,14 @@ pub struct AltimeterConfig {
     pub api_key: SecretString,
 }
 
+impl AltimeterConfig {
+    pub fn client(&self) -> anyhow::Result<altimeter_client::AltimeterClient> {
+        let config =
+            altimeter_client::ClientConfig::new(self.api_url.clone(), self.api_key.clone());
+        Ok(altimeter_client::AltimeterClient::new(config)?)
+    }
+}
+
 impl AltimeterArgs {
     /// `None` when sync is not configured; an error naming the setting when it is
     /// configured wrongly.
@@ -73,14 +83,169 @@ impl AltimeterArgs {
     }
 }
 
+/// How the sync engine behaves (SPEC §3, §5).
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub altimeter: AltimeterArgs,
+    /// Edits to the same field on both sides closer together than this need a person.
+    #[arg(long, env = "ATLAS_CONFLICT_WINDOW", default_value = "5m", value_parser = parse_duration)]
+    pub conflict_window: Duration,
+    /// Retries after a failed try (waits: base, base×5, base×25, ...).
+    #[arg(long, env = "ATLAS_SYNC_MAX_ATTEMPTS", default_value_t = 3)]
+    pub sync_max_attempts: u32,
+    /// Wait before the first retry.
+    #[arg(long, env = "ATLAS_SYNC_BACKOFF_BASE", default_value = "5s", value_parser = parse_duration)]
+    pub sync_backoff_base: Duration,
+    /// How often Altimeter is polled for changes whose webhook never arrived.
+    #[arg(long, env = "ATLAS_RECONCILE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub reconcile_interval: Duration,
+    /// Where alerts are POSTed as JSON (Slack-compatible `text` included).
+    #[arg(long, env = "ATLAS_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
+    /// Queue depth above which an alert fires.
+    #[arg(long, env = "ATLAS_QUEUE_ALERT_THRESHOLD", default_value_t = 100)]
+    pub queue_alert_threshold: i64,
+    /// Accept webhooks without a signature when no secret is set (each logs a warning).
+    #[arg(long, env = "ATLAS_ALLOW_UNSIGNED_WEBHOOKS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_unsigned_webhooks: bool,
+    /// Quiet time after a local edit before it is pushed, so quick edits coalesce.
+    #[arg(long, env = "ATLAS_SYNC_PUSH_DELAY", default_value = "300ms", value_parser = parse_duration)]
+    pub push_delay: Duration,
+    /// Remote calls one worker makes at once.
+    #[arg(long, env = "ATLAS_SYNC_CONCURRENCY", default_value_t = 8)]
+    pub sync_concurrency: usize,
+    /// How long a worker holds a claimed item before another may take it over
+    /// (renewed while it works; only a crashed worker's lease runs out).
+    #[arg(long, env = "ATLAS_SYNC_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub sync_lease: Duration,
+}
+
+impl SyncArgs {
+    pub fn validate(&self) -> anyhow::Result<SyncConfig> {
+        if self.sync_concurrency == 0 {
+            anyhow::bail!("ATLAS_SYNC_CONCURRENCY must be at least 1");
+        }
+        if self.sync_backoff_base.is_zero() {
+            anyhow::bail!("ATLAS_SYNC_BACKOFF_BASE must be more than 0s");
+        }
+        if self.reconcile_interval < Duration::from_secs(1) {
+            anyhow::bail!("ATLAS_RECONCILE_INTERVAL must be at least 1s");
+        }
+        if let Some(url) = &self.alert_webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                anyhow::bail!(
+                    "ATLAS_ALERT_WEBHOOK_URL must be an http:// or https:// URL (got `{url}`)"
+                );
+            }
+        }
+        if self.sync_lease < Duration::from_secs(1) {
+            anyhow::bail!("ATLAS_SYNC_LEASE must be at least 1s");
+        }
+        if self.queue_alert_threshold < 1 {
+            anyhow::bail!("ATLAS_QUEUE_ALERT_THRESHOLD must be at least 1");
+        }
+        Ok(SyncConfig {
+            altimeter: self.altimeter.validate()?,
+            webhook_secret: self.altimeter.altimeter_webhook_secret.clone(),
+            allow_unsigned_webhooks: self.allow_unsigned_webhooks,
+            conflict_window: self.conflict_window,
+            retry: RetryPolicy {
+                max_retries: self.sync_max_attempts,
+                base: self.sync_backoff_base,
+                factor: 5,
+            },
+            reconcile_interval: self.reconcile_interval,
+            alert_webhook_url: self.alert_webhook_url.clone(),
+            queue_alert_threshold: self.queue_alert_threshold,
+            push_delay: self.push_delay,
+            concurrency: self.sync_concurrency,
+            lease: self.sync_lease,
+            brake: BrakeConfig::default(),
+        })
+    }
+}
+
+/// The delete brake (SPEC §3): more remote deletes than this within `window`
+/// are held: more than `percent`% of linked tasks (but never fewer than
+/// `min_burst`), or more than `max_burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrakeConfig {
+    pub percent: u32,
+    pub min_burst: i64,
+    pub max_burst: i64,
+    pub window: Duration,
+}
+
+impl Default for BrakeConfig {
+    fn default() -> Self {
+        Self {
+            percent: 10,
+            min_burst: 5,
+            max_burst: 50,
+            window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Everything the sync engine runs with, validated.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub altimeter: Option<AltimeterConfig>,
+    pub webhook_secret: Option<SecretString>,
+    pub allow_unsigned_webhooks: bool,
+    pub conflict_window: Duration,
+    pub retry: RetryPolicy,
+    pub reconcile_interval: Duration,
+    pub alert_webhook_url: Option<String>,
+    pub queue_alert_threshold: i64,
+    pub push_delay: Duration,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub brake: BrakeConfig,
+}
+
+impl SyncConfig {
+    /// Defaults with sync not configured (for commands that only need the queue).
+    pub fn unconfigured() -> SyncConfig {
+        SyncConfig {
+            altimeter: None,
+            webhook_secret: None,
+            allow_unsigned_webhooks: false,
+            conflict_window: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            reconcile_interval: Duration::from_secs(300),
+            alert_webhook_url: None,
+            queue_alert_threshold: 100,
+            push_delay: Duration::from_millis(300),
+            concurrency: 8,
+            lease: Duration::from_secs(60),
+            brake: BrakeConfig::default(),
+        }
+    }
+}
+
+/// Settings of `atlas worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Also serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9100).
+    #[arg(long, env = "ATLAS_WORKER_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    #[command(flatten)]
+    pub sync: SyncArgs,
+}
+
 /// Settings of the HTTP server.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ATLAS_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Serve only (API, UI, webhooks); leave syncing to `atlas worker` processes.
+    #[arg(long)]
+    pub no_worker: bool,
     #[command(flatten)]
-    pub altimeter: AltimeterArgs,
+    pub sync: SyncArgs,
 }
 
 /// Everything `atlas serve` runs with, validated.
@@ -88,7 +253,8 @@ pub struct ServeArgs {
 pub struct Config {
     pub database_url: String,
     pub bind: SocketAddr,
-    pub altimeter: Option<AltimeterConfig>,
+    pub run_worker: bool,
+    pub sync: SyncConfig,
 }
 
 impl Config {
@@ -96,7 +262,8 @@ impl Config {
         Ok(Config {
             database_url: db.database_url.clone(),
             bind: serve.bind,
-            altimeter: serve.altimeter.validate()?,
+            run_worker: !serve.no_worker,
+            sync: serve.sync.validate()?,
         })
     }
 }

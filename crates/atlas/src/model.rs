@@ -41,7 +41,7 @@ impl SyncStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Task {
     pub id: Uuid,
     #[serde(flatten)]
@@ -56,6 +56,13 @@ pub struct Task {
     pub sync_status: SyncStatus,
     pub sync_error: Option<String>,
     pub related_altimeter_task_id: Option<String>,
+    /// What both sides last agreed on (the base of the three-way merge).
+    #[serde(skip)]
+    pub sync_base: Option<Snapshot>,
+    /// Bumped when the task is linked to a new Altimeter task, so the create
+    /// call gets a fresh idempotency key.
+    #[serde(skip)]
+    pub link_generation: i64,
 }
 
 /// The content of one version of a task: its fields and whether it is deleted.

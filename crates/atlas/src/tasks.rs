@@ -1,8 +1,9 @@
 //! Local task writes: every change made through Atlas (API, UI, CLI) goes through
-//! here, so each one bumps `version`, stamps `updated_at` and records its history
-//! in one transaction.
+//! here, so each one bumps `version`, stamps `updated_at`, records its history and
+//! queues its push to Altimeter (the outbox) in one transaction.
 
 use altimeter_api::{FieldError, Priority, Status, TaskFields, ValidationError};
+use anyhow::Context;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, de::Error as _};
 use sqlx::{Any, Transaction};
@@ -12,6 +13,8 @@ use crate::db::{Db, now};
 use crate::model::{HistorySource, SyncStatus, Task};
 use crate::store::history::{self, Origin};
 use crate::store::tasks as task_store;
+use crate::sync::outbox::Outbox;
+use crate::sync::task_status;
 
 /// A partial task as a client sends it: absent fields stay as they are, and
 /// `null` clears `assignee` or `due_date`. Also the body of a create, where
@@ -111,7 +114,12 @@ pub fn stale_message(expected: i64, current: i64) -> String {
     format!("task changed since version {expected}; it is now at version {current}")
 }
 
-pub async fn create(db: &Db, input: TaskPatch, actor: &str) -> Result<Task, WriteError> {
+pub async fn create(
+    db: &Db,
+    outbox: &Outbox,
+    input: TaskPatch,
+    actor: &str,
+) -> Result<Task, WriteError> {
     let fields = input.into_new_fields()?;
     let at = now();
     let task = Task {
@@ -127,16 +135,37 @@ pub async fn create(db: &Db, input: TaskPatch, actor: &str) -> Result<Task, Writ
         sync_status: SyncStatus::Pending,
         sync_error: None,
         related_altimeter_task_id: None,
+        sync_base: None,
+        link_generation: 0,
     };
     let mut tx = db.begin_write().await?;
     task_store::insert(&mut *tx, &task).await?;
     history::record(&mut *tx, &task, local(actor)).await?;
+    let task = queue_push(&mut tx, outbox, &task).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
+    outbox.wake();
     Ok(task)
+}
+
+/// Queues the push of a local change; returns the task as stored, with the sync
+/// status that follows.
+async fn queue_push(
+    tx: &mut Transaction<'static, Any>,
+    outbox: &Outbox,
+    task: &Task,
+) -> anyhow::Result<Task> {
+    outbox
+        .push_local_change(tx, task.id, task.updated_at)
+        .await?;
+    task_status::refresh(tx, task.id).await?;
+    task_store::get(&mut **tx, task.id)
+        .await?
+        .context("a task vanished inside its own transaction")
 }
 
 pub async fn update(
     db: &Db,
+    outbox: &Outbox,
     id: Uuid,
     patch: TaskPatch,
     if_match: Option<i64>,
@@ -152,11 +181,12 @@ pub async fn update(
     }
     let mut next = current.clone();
     next.fields = fields;
-    commit_change(tx, &current, next, actor).await
+    commit_change(tx, outbox, &current, next, actor).await
 }
 
 pub async fn delete(
     db: &Db,
+    outbox: &Outbox,
     id: Uuid,
     if_match: Option<i64>,
     actor: &str,
@@ -165,7 +195,7 @@ pub async fn delete(
     let current = load_live(db, &mut tx, id, if_match).await?;
     let mut next = current.clone();
     next.deleted = true;
-    commit_change(tx, &current, next, actor).await
+    commit_change(tx, outbox, &current, next, actor).await
 }
 
 fn local(actor: &str) -> Origin<'_> {
@@ -200,14 +230,13 @@ async fn load_live(
 
 async fn commit_change(
     mut tx: Transaction<'static, Any>,
+    outbox: &Outbox,
     current: &Task,
     mut next: Task,
     actor: &str,
 ) -> Result<Task, WriteError> {
     next.version = current.version + 1;
     next.updated_at = now();
-    next.sync_status = SyncStatus::Pending;
-    next.sync_error = None;
     if !task_store::update(&mut *tx, &next, current.version).await? {
         return Err(WriteError::Stale {
             expected: current.version,
@@ -215,7 +244,9 @@ async fn commit_change(
         });
     }
     history::record(&mut *tx, &next, local(actor)).await?;
+    let next = queue_push(&mut tx, outbox, &next).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
+    outbox.wake();
     Ok(next)
 }
 

@@ -23,7 +23,7 @@ CREATE TABLE tasks (
     related_altimeter_task_id TEXT
 );
 
-CREATE INDEX tasks_list_idx ON tasks (deleted, id);
+CREATE INDEX tasks_list_idx ON tasks (deleted, created_at, id);
 CREATE INDEX tasks_status_idx ON tasks (status, id);
 CREATE INDEX tasks_sync_status_idx ON tasks (sync_status, id);
 

@@ -1,14 +1,19 @@
 //! The `atlas` command line: every command, its flags and environment variables.
 //! Each command exits non-zero with a one-line reason on error.
 
+mod conflicts;
+mod sync;
 mod token;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::app::{self, Application};
-use crate::config::{Config, DatabaseArgs, ServeArgs};
+use crate::config::{Config, DatabaseArgs, ServeArgs, WorkerArgs};
 use crate::db::Db;
+use crate::sync::outbox::Outbox;
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -38,10 +43,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API and health endpoints.
+    /// Serve the API, the webhook receiver and (unless --no-worker) the sync worker.
     Serve(ServeArgs),
+    /// Run only the sync worker (any number may run against one PostgreSQL database).
+    Worker(WorkerArgs),
     /// Apply database migrations (they also run at start-up).
     Migrate,
+    /// Operate sync: status, pause, resume, drain, trigger, retry, backfill, held deletes.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
+    /// List and resolve sync conflicts.
+    #[command(subcommand)]
+    Conflicts(conflicts::ConflictsCommand),
+    /// Load an existing Atlas export (JSON lines, or CSV by its .csv name).
+    Import {
+        /// The export file.
+        file: PathBuf,
+    },
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -52,14 +70,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init_logging(cli.log_format);
     match cli.command {
         Command::Serve(args) => serve(&cli.database, &args).await,
+        Command::Worker(args) => worker(&cli.database, &args).await,
         Command::Migrate => {
-            let db = Db::connect(&cli.database.database_url).await?;
-            db.migrate().await?;
+            open_db(&cli.database).await?;
             println!("database is up to date");
             Ok(())
         }
+        Command::Sync(command) => sync::run(&cli.database, command).await,
+        Command::Conflicts(command) => conflicts::run(&cli.database, command).await,
+        Command::Import { file } => import(&cli.database, &file).await,
         Command::Token(command) => token::run(&cli.database, command).await,
     }
+}
+
+/// The database, migrated.
+async fn open_db(database: &DatabaseArgs) -> anyhow::Result<Db> {
+    let db = Db::connect(&database.database_url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// The outbox of a command that queues work for the workers.
+fn outbox(db: &Db) -> Outbox {
+    Outbox::new(
+        db.backend(),
+        crate::config::SyncConfig::unconfigured().push_delay,
+    )
 }
 
 async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<()> {
@@ -69,4 +105,52 @@ async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<()> 
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (ATLAS_BIND): {e}", config.bind))?;
     let app = Application::build(config, listener).await?;
     app.run(app::shutdown_on_signal()).await
+}
+
+async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> anyhow::Result<()> {
+    let config = args.sync.validate()?;
+    let db = open_db(database).await?;
+    let outbox = Outbox::new(db.backend(), config.push_delay);
+    let Some(engine) = crate::sync::engine(&db, &config, &outbox)? else {
+        anyhow::bail!("atlas worker needs ALTIMETER_API_URL and ALTIMETER_API_KEY");
+    };
+    let shutdown = app::shutdown_on_signal();
+    let mut tasks = crate::sync::spawn(engine, &shutdown);
+    if let Some(addr) = args.metrics_bind {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {addr} (ATLAS_WORKER_METRICS_BIND): {e}")
+        })?;
+        let state = crate::http::AppState {
+            db: db.clone(),
+            metrics: telemetry::metrics_handle(),
+            outbox,
+            sync: std::sync::Arc::new(config),
+        };
+        let serve = axum::serve(listener, crate::http::health_router(state))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        tasks.spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the worker's metrics listener failed");
+            }
+        });
+        tracing::info!(%addr, "worker serving /healthz, /readyz and /metrics");
+    }
+    while tasks.join_next().await.is_some() {}
+    db.close().await;
+    Ok(())
+}
+
+async fn import(database: &DatabaseArgs, file: &std::path::Path) -> anyhow::Result<()> {
+    let db = open_db(database).await?;
+    let report = crate::import::import_file(&db, &outbox(&db), file, "import").await?;
+    for (line, message) in &report.errors {
+        eprintln!("{}:{line}: {message}", file.display());
+    }
+    println!(
+        "imported {} task(s); {} already present; {} row(s) refused",
+        report.imported,
+        report.already_present,
+        report.errors.len()
+    );
+    Ok(())
 }

@@ -4,7 +4,6 @@ use clap::Subcommand;
 
 use crate::auth::{self, Role};
 use crate::config::DatabaseArgs;
-use crate::db::Db;
 use crate::store::tokens;
 
 #[derive(Debug, Subcommand)]
@@ -33,8 +32,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 pub async fn run(database: &DatabaseArgs, command: TokenCommand) -> anyhow::Result<()> {
-    let db = Db::connect(&database.database_url).await?;
-    db.migrate().await?;
+    let db = super::open_db(database).await?;
     match command {
         TokenCommand::Create { role, name } => {
             if name.trim().is_empty() {

@@ -25,6 +25,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Gone(String),
+    /// The request is fine but the resource is not in a state that allows it.
+    #[error("{0}")]
+    StateConflict(String),
     #[error("{message}")]
     PreconditionFailed { message: String, current: Box<Task> },
     #[error("request body is larger than the 1 MiB limit")]
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Gone(_) => (StatusCode::GONE, "gone"),
+            ApiError::StateConflict(_) => (StatusCode::CONFLICT, "state_conflict"),
             ApiError::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }

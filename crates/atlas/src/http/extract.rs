@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::{AppState, BODY_LIMIT, DRAIN_LIMIT};
 use crate::auth::{self, Caller, Role};
+use crate::json::JsonError;
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -101,31 +102,13 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(buffer))
 }
 
-/// Deserializes JSON, naming the path of the offending field in the error.
+/// Deserializes a JSON body: 400 when it is not JSON, 422 naming the field when
+/// it does not fit.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            let field = if path == "." {
-                String::new()
-            } else {
-                format!("{path}: ")
-            };
-            ApiError::Unprocessable(format!("{field}{}", strip_position(&inner.to_string())))
-        } else {
-            ApiError::BadRequest(format!("malformed JSON: {inner}"))
-        }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
-    Ok(value)
-}
-
-/// serde_json appends " at line L column C"; a field path says more.
-fn strip_position(message: &str) -> &str {
-    message.find(" at line ").map_or(message, |i| &message[..i])
+    crate::json::parse(bytes).map_err(|e| match e {
+        JsonError::Syntax(_) => ApiError::BadRequest(e.to_string()),
+        JsonError::Data(message) => ApiError::Unprocessable(message),
+    })
 }
 
 /// A query string, 422 when a parameter does not fit.

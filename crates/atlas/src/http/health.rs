@@ -42,7 +42,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Prometheus text; the queue gauges are read from the database first, so any
+/// node reports the whole cluster's queue.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match crate::sync::status::report(&state.db, state.sync.altimeter.is_some()).await {
+        Ok(report) => crate::sync::status::record_gauges(&report),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "reading queue gauges failed"),
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

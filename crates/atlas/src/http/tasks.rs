@@ -13,13 +13,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, IfMatch};
+use super::pages::{page_limit, paginate};
 use crate::auth::{Caller, Role};
 use crate::model::{HistoryEntry, SyncStatus, Task};
-use crate::store::{history, tasks::ListFilter};
+use crate::store::history;
+use crate::store::tasks::{ListCursor, ListFilter};
 use crate::tasks::{self, TaskPatch};
-
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 500;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,36 +37,14 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        n => Err(ApiError::Unprocessable(format!(
-            "limit must be between 1 and {MAX_PAGE} (got {n})"
-        ))),
-    }
-}
-
-fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<Uuid>> {
+fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<ListCursor>> {
     cursor
         .map(|c| {
-            Uuid::parse_str(&c).map_err(|_| {
+            ListCursor::parse(&c).ok_or_else(|| {
                 ApiError::Unprocessable(format!("cursor `{c}` is not one this API gave out"))
             })
         })
         .transpose()
-}
-
-/// One page from `limit + 1` fetched rows: the extra row, if any, says there is a
-/// next page, which starts after the last row kept.
-fn paginate<T>(mut data: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
-    let limit = usize::try_from(limit).unwrap_or(0);
-    let next_cursor = if data.len() > limit {
-        data.truncate(limit);
-        data.last().map(cursor_of)
-    } else {
-        None
-    };
-    Page { data, next_cursor }
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -94,7 +71,9 @@ async fn list(
         limit: limit + 1,
     };
     let data = crate::store::tasks::list(state.db.pool(), &filter).await?;
-    Ok(Json(paginate(data, limit, |t| t.id.to_string())))
+    Ok(Json(paginate(data, limit, |t| {
+        ListCursor::after(t).to_string()
+    })))
 }
 
 /// A task with its version as `ETag`.
@@ -117,7 +96,7 @@ async fn create(
     ApiJson(input): ApiJson<TaskPatch>,
 ) -> ApiResult<Response> {
     caller.require(Role::Editor)?;
-    let task = tasks::create(&state.db, input, &caller.name).await?;
+    let task = tasks::create(&state.db, &state.outbox, input, &caller.name).await?;
     Ok(task_response(StatusCode::CREATED, task))
 }
 
@@ -144,7 +123,15 @@ async fn update(
     ApiJson(patch): ApiJson<TaskPatch>,
 ) -> ApiResult<Response> {
     caller.require(Role::Editor)?;
-    let task = tasks::update(&state.db, task_id(&id)?, patch, if_match, &caller.name).await?;
+    let task = tasks::update(
+        &state.db,
+        &state.outbox,
+        task_id(&id)?,
+        patch,
+        if_match,
+        &caller.name,
+    )
+    .await?;
     Ok(task_response(StatusCode::OK, task))
 }
 
@@ -155,7 +142,14 @@ async fn remove(
     IfMatch(if_match): IfMatch,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Editor)?;
-    tasks::delete(&state.db, task_id(&id)?, if_match, &caller.name).await?;
+    tasks::delete(
+        &state.db,
+        &state.outbox,
+        task_id(&id)?,
+        if_match,
+        &caller.name,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -107,3 +107,20 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
     .map(HistoryRow::into_entry)
     .collect()
 }
+
+/// When a person last changed the task through Atlas (a local edit, a conflict
+/// resolution or an import), as opposed to a change pulled from Altimeter.
+pub async fn last_local_edit<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    task_id: Uuid,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let row: (Option<String>,) = sqlx::query_as(
+        "SELECT MAX(recorded_at) FROM task_history WHERE task_id = $1 \
+         AND source IN ('local', 'resolution', 'import')",
+    )
+    .bind(task_id.to_string())
+    .fetch_one(executor)
+    .await
+    .context("reading a task's last local edit failed")?;
+    crate::db::decode_opt_ts(row.0.as_deref())
+}

@@ -2,16 +2,17 @@
 
 use altimeter_api::{Priority, Status, TaskFields};
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::{Any, Executor, FromRow};
 use uuid::Uuid;
 
 use super::Placeholders;
 use crate::db::{Backend, decode_opt_ts, decode_ts, encode_ts};
-use crate::model::{SyncStatus, Task};
+use crate::model::{Snapshot, SyncStatus, Task};
 
 const COLUMNS: &str = "id, title, description, status, priority, assignee, due_date, version, \
     created_at, updated_at, deleted, remote_id, remote_version, last_synced_at, sync_status, \
-    sync_error, related_altimeter_task_id";
+    sync_error, related_altimeter_task_id, sync_base, link_generation";
 
 #[derive(FromRow)]
 struct TaskRow {
@@ -32,6 +33,8 @@ struct TaskRow {
     sync_status: String,
     sync_error: Option<String>,
     related_altimeter_task_id: Option<String>,
+    sync_base: Option<String>,
+    link_generation: i64,
 }
 
 impl TaskRow {
@@ -64,8 +67,23 @@ impl TaskRow {
                 .with_context(|| format!("unknown sync_status `{}`", self.sync_status))?,
             sync_error: self.sync_error,
             related_altimeter_task_id: self.related_altimeter_task_id,
+            sync_base: self
+                .sync_base
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .context("stored sync base is not JSON")?,
+            link_generation: self.link_generation,
         })
     }
+}
+
+fn base_json(task: &Task) -> anyhow::Result<Option<String>> {
+    task.sync_base
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .context("encoding the sync base failed")
 }
 
 fn due_text(fields: &TaskFields) -> Option<String> {
@@ -76,7 +94,7 @@ pub async fn get<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     id: Uuid,
 ) -> anyhow::Result<Option<Task>> {
-    select_by_id(executor, id, "").await
+    fetch_where(executor, "id = $1", &id.to_string()).await
 }
 
 /// Reads a task to change it: on PostgreSQL the row stays locked until the
@@ -90,17 +108,18 @@ pub async fn get_for_update<'c, E: Executor<'c, Database = Any>>(
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     };
-    select_by_id(executor, id, lock).await
+    fetch_where(executor, &format!("id = $1{lock}"), &id.to_string()).await
 }
 
-async fn select_by_id<'c, E: Executor<'c, Database = Any>>(
+/// The one task matching `condition` (which binds `value` as `$1`).
+async fn fetch_where<'c, E: Executor<'c, Database = Any>>(
     executor: E,
-    id: Uuid,
-    suffix: &str,
+    condition: &str,
+    value: &str,
 ) -> anyhow::Result<Option<Task>> {
-    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1{suffix}");
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE {condition}");
     sqlx::query_as::<_, TaskRow>(&sql)
-        .bind(id.to_string())
+        .bind(value)
         .fetch_optional(executor)
         .await
         .context("reading a task failed")?
@@ -114,7 +133,7 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
 ) -> anyhow::Result<()> {
     let sql = format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     );
     sqlx::query(&sql)
         .bind(task.id.to_string())
@@ -134,6 +153,8 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
         .bind(task.sync_status.as_str())
         .bind(&task.sync_error)
         .bind(&task.related_altimeter_task_id)
+        .bind(base_json(task)?)
+        .bind(task.link_generation)
         .execute(executor)
         .await
         .context("inserting a task failed")?;
@@ -151,8 +172,8 @@ pub async fn update<'c, E: Executor<'c, Database = Any>>(
         "UPDATE tasks SET title = $1, description = $2, status = $3, priority = $4, \
          assignee = $5, due_date = $6, version = $7, updated_at = $8, deleted = $9, \
          remote_id = $10, remote_version = $11, last_synced_at = $12, sync_status = $13, \
-         sync_error = $14, related_altimeter_task_id = $15 \
-         WHERE id = $16 AND version = $17",
+         sync_error = $14, related_altimeter_task_id = $15, sync_base = $16, \
+         link_generation = $17 WHERE id = $18 AND version = $19",
     )
     .bind(&task.fields.title)
     .bind(&task.fields.description)
@@ -169,6 +190,8 @@ pub async fn update<'c, E: Executor<'c, Database = Any>>(
     .bind(task.sync_status.as_str())
     .bind(&task.sync_error)
     .bind(&task.related_altimeter_task_id)
+    .bind(base_json(task)?)
+    .bind(task.link_generation)
     .bind(task.id.to_string())
     .bind(expected_version)
     .execute(executor)
@@ -177,15 +200,138 @@ pub async fn update<'c, E: Executor<'c, Database = Any>>(
     Ok(result.rows_affected() == 1)
 }
 
-/// What `GET /api/tasks` may filter on. Newest first; `cursor` is the id of the
-/// last task of the previous page.
+/// Sets a task's sync status and error (not a change of its content, so no new
+/// version). Returns whether anything changed.
+pub async fn set_sync_status<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    id: Uuid,
+    status: SyncStatus,
+    error: Option<&str>,
+) -> anyhow::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE tasks SET sync_status = $1, sync_error = $2 WHERE id = $3 \
+         AND (sync_status <> $1 OR COALESCE(sync_error, '') <> COALESCE($2, ''))",
+    )
+    .bind(status.as_str())
+    .bind(error)
+    .bind(id.to_string())
+    .execute(executor)
+    .await
+    .context("updating a task's sync status failed")?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// How a task is linked to its Altimeter task, as of the last successful sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub remote_id: Option<String>,
+    pub remote_version: Option<i64>,
+    pub base: Option<Snapshot>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub link_generation: i64,
+}
+
+impl Link {
+    /// The link `task` has now.
+    pub fn of(task: &Task) -> Link {
+        Link {
+            remote_id: task.remote_id.clone(),
+            remote_version: task.remote_version,
+            base: task.sync_base.clone(),
+            last_synced_at: task.last_synced_at,
+            link_generation: task.link_generation,
+        }
+    }
+}
+
+/// Writes a task's link columns only; its content and version stay as they are.
+pub async fn set_link<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    id: Uuid,
+    link: &Link,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE tasks SET remote_id = $1, remote_version = $2, sync_base = $3, \
+         last_synced_at = $4, link_generation = $5 WHERE id = $6",
+    )
+    .bind(&link.remote_id)
+    .bind(link.remote_version)
+    .bind(link.base.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(link.last_synced_at.as_ref().map(encode_ts))
+    .bind(link.link_generation)
+    .bind(id.to_string())
+    .execute(executor)
+    .await
+    .context("updating a task's link failed")?;
+    Ok(())
+}
+
+pub async fn find_by_remote_id<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    remote_id: &str,
+) -> anyhow::Result<Option<Task>> {
+    fetch_where(executor, "remote_id = $1", remote_id).await
+}
+
+/// A task carrying this legacy `related_altimeter_task_id` and not yet linked.
+pub async fn find_unlinked_by_related_id<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    related_id: &str,
+) -> anyhow::Result<Option<Task>> {
+    let condition = "related_altimeter_task_id = $1 AND remote_id IS NULL ORDER BY id LIMIT 1";
+    fetch_where(executor, condition, related_id).await
+}
+
+/// How many live tasks are linked to Altimeter.
+pub async fn count_linked<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyhow::Result<i64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE remote_id IS NOT NULL AND deleted = 0")
+            .fetch_one(executor)
+            .await
+            .context("counting linked tasks failed")?;
+    Ok(n)
+}
+
+/// What `GET /api/tasks` may filter on. Newest first (by `created_at`, then id);
+/// `cursor` is where the previous page ended.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub status: Option<Status>,
     pub sync_status: Option<SyncStatus>,
     pub q: Option<String>,
-    pub cursor: Option<Uuid>,
+    pub cursor: Option<ListCursor>,
     pub limit: i64,
+}
+
+/// A position in the task list: `created_at|id` of the last task seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    created_at: String,
+    id: Uuid,
+}
+
+impl ListCursor {
+    pub fn after(task: &Task) -> ListCursor {
+        ListCursor {
+            created_at: encode_ts(&task.created_at),
+            id: task.id,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ListCursor> {
+        let (created_at, id) = text.split_once('|')?;
+        decode_ts(created_at).ok()?;
+        Some(ListCursor {
+            created_at: created_at.to_owned(),
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for ListCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}|{}", self.created_at, self.id)
+    }
 }
 
 pub async fn list<'c, E: Executor<'c, Database = Any>>(
@@ -210,11 +356,16 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
         );
         binds.push(like_pattern(q));
     }
-    if let Some(cursor) = filter.cursor {
-        sql += &format!(" AND id < {}", p.next_param());
-        binds.push(cursor.to_string());
+    if let Some(cursor) = &filter.cursor {
+        let (at, id) = (p.next_param(), p.next_param());
+        sql += &format!(" AND (created_at < {at} OR (created_at = {at} AND id < {id}))");
+        binds.push(cursor.created_at.clone());
+        binds.push(cursor.id.to_string());
     }
-    sql += &format!(" ORDER BY id DESC LIMIT {}", p.next_param());
+    sql += &format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        p.next_param()
+    );
     let mut query = sqlx::query_as::<_, TaskRow>(&sql);
     for value in binds {
         query = query.bind(value);

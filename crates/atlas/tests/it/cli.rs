@@ -127,3 +127,62 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
     assert!(stderr.contains("sync is not configured"), "{stderr}");
     assert!(stderr.contains("atlas stopped"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_worker_process_serves_health_and_metrics_and_stops_on_sigterm() {
+    let url = fresh_database_url(Backend::Sqlite).await.unwrap();
+    let sim = altimeter_sim::spawn(
+        altimeter_sim::SimConfig::new("key"),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = atlas(&url)
+        .args(["worker", "--metrics-bind", &format!("127.0.0.1:{port}")])
+        .env("ALTIMETER_API_URL", sim.base_url())
+        .env("ALTIMETER_API_KEY", "key")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(&metrics).await {
+            body = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("atlas_sync_queue_depth"), "{body}");
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert!(stderr.contains("sync worker stopped"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_worker_without_altimeter_settings_says_what_is_missing() {
+    let url = fresh_database_url(Backend::Sqlite).await.unwrap();
+    let out = atlas(&url).args(["worker"]).output().unwrap();
+    assert!(one_line_failure(&out).contains("ALTIMETER_API_URL"));
+}

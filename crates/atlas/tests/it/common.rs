@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use atlas::app::Application;
 use atlas::auth::{self, Role};
-use atlas::config::Config;
+use atlas::config::{Config, SyncConfig};
 use atlas::db::Db;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -148,12 +148,24 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    let database_url = fresh_database_url(backend).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    spawn_app_on(backend, listener, SyncConfig::unconfigured()).await
+}
+
+/// The app on `listener` with these sync settings (and its worker when sync is
+/// configured).
+pub async fn spawn_app_on(
+    backend: Backend,
+    listener: TcpListener,
+    sync: SyncConfig,
+) -> Option<TestApp> {
+    init_test_logging();
+    let database_url = fresh_database_url(backend).await?;
     let config = Config {
         database_url,
         bind: listener.local_addr().expect("local addr"),
-        altimeter: None,
+        run_worker: true,
+        sync,
     };
     let app = Application::build(config, listener)
         .await
@@ -214,4 +226,31 @@ impl TestApp {
         assert_eq!(response.status(), 201, "create {body}");
         response.json().await.unwrap()
     }
+}
+
+/// Logs (warnings and errors by default, `RUST_LOG` to change) go to the test's
+/// captured output, shown when it fails.
+pub fn init_test_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Polls `check` every 50 ms until it holds, for at most `secs` seconds.
+pub async fn wait_until<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {secs} s waiting for {what}");
 }

@@ -4,4 +4,12 @@
 mod api;
 mod cli;
 mod common;
+mod queue;
 mod store;
+mod sync_conflicts;
+mod sync_crash;
+mod sync_e2e;
+mod sync_harness;
+mod sync_onboarding;
+mod sync_ops;
+mod sync_webhooks;

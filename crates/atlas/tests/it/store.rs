@@ -3,7 +3,7 @@
 use altimeter_api::{Priority, Status, TaskFields};
 use atlas::auth::{self, Role};
 use atlas::db::{Db, now};
-use atlas::model::{HistorySource, SyncStatus, Task};
+use atlas::model::{HistorySource, Snapshot, SyncStatus, Task};
 use atlas::store::history::{self, Origin};
 use atlas::store::{tasks, tokens};
 use chrono::NaiveDate;
@@ -41,6 +41,11 @@ fn sample_task() -> Task {
         sync_status: SyncStatus::Synced,
         sync_error: None,
         related_altimeter_task_id: Some("legacy-9".into()),
+        sync_base: Some(Snapshot {
+            fields: TaskFields::titled("base"),
+            deleted: false,
+        }),
+        link_generation: 2,
     }
 }
 
@@ -61,6 +66,7 @@ async fn every_field_round_trips(backend: Backend) {
     bare.remote_version = None;
     bare.last_synced_at = None;
     bare.sync_status = SyncStatus::Error;
+    bare.sync_base = None;
     bare.sync_error = Some("Altimeter said 422: title too long".into());
     bare.deleted = true;
     tasks::insert(db.pool(), &bare).await.unwrap();

@@ -1,0 +1,125 @@
+//! `/admin`: the sync status report and the operator's actions (admin role).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{parse_json, read_body};
+use crate::auth::{Caller, Role};
+use crate::store::queue::{self, QueueItem};
+use crate::sync::{ops, status};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/sync-status", get(sync_status))
+        .route("/admin/sync/failed", get(failed))
+        .route("/admin/sync/pause", post(pause))
+        .route("/admin/sync/resume", post(resume))
+        .route("/admin/sync/drain", post(drain))
+        .route("/admin/sync/trigger", post(trigger))
+        .route("/admin/sync/retry-failed", post(retry_failed))
+        .route("/admin/sync/release-deletes", post(release_deletes))
+        .route("/admin/sync/discard-deletes", post(discard_deletes))
+}
+
+async fn sync_status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<status::SyncReport>> {
+    caller.require(Role::Viewer)?;
+    let report = status::report(&state.db, state.sync.altimeter.is_some()).await?;
+    status::record_gauges(&report);
+    Ok(Json(report))
+}
+
+async fn failed(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let items: Vec<QueueItem> = queue::failed(state.db.pool(), 500).await?;
+    Ok(Json(json!({"data": items, "next_cursor": null})))
+}
+
+fn acted(caller: &Caller, action: &str) {
+    tracing::info!(actor = %caller.name, action, "sync operation");
+}
+
+async fn pause(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    ops::pause(&state.db).await?;
+    acted(&caller, "pause");
+    Ok(Json(json!({"paused": true})))
+}
+
+async fn resume(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    ops::resume(&state.db, &state.outbox).await?;
+    acted(&caller, "resume");
+    Ok(Json(json!({"paused": false, "draining": false})))
+}
+
+async fn drain(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let in_flight = ops::drain(&state.db).await?;
+    acted(&caller, "drain");
+    Ok(Json(
+        json!({"draining": true, "in_flight": in_flight, "drained": in_flight == 0}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerBody {
+    task_id: Option<Uuid>,
+}
+
+/// Re-syncs one task (`{"task_id": "..."}`) or, with no body, everything.
+async fn trigger(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body,
+) -> ApiResult<Json<ops::Triggered>> {
+    caller.require(Role::Admin)?;
+    let bytes = read_body(body).await?;
+    let task_id = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        parse_json::<TriggerBody>(&bytes)?.task_id
+    };
+    if let Some(id) = task_id {
+        if crate::store::tasks::get(state.db.pool(), id)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::NotFound(format!("no task has id `{id}`")));
+        }
+    }
+    let triggered = ops::trigger(&state.db, &state.outbox, task_id).await?;
+    acted(&caller, "trigger");
+    Ok(Json(triggered))
+}
+
+async fn retry_failed(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let tasks = ops::retry_failed(&state.db, &state.outbox).await?;
+    acted(&caller, "retry-failed");
+    Ok(Json(json!({"retried_tasks": tasks})))
+}
+
+async fn release_deletes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let n = ops::release_deletes(&state.db, &state.outbox).await?;
+    acted(&caller, "release-deletes");
+    Ok(Json(json!({"released": n})))
+}
+
+async fn discard_deletes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let n = ops::discard_deletes(&state.db, &state.outbox).await?;
+    acted(&caller, "discard-deletes");
+    Ok(Json(json!({"discarded": n})))
+}

@@ -1,0 +1,226 @@
+//! `atlas import FILE`: loads an existing Atlas export — JSON lines or CSV — into
+//! the task store. Each bad row is reported by line number and skipped; good rows
+//! are kept. A row without an `id` gets one derived from its line and content, so
+//! importing the same file again (after an interruption, say) skips the rows
+//! already in and changes nothing. Rows without a legacy Altimeter link are queued
+//! for their first push; rows with one wait for `atlas sync backfill`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::db::{Db, now};
+use crate::model::{HistorySource, SyncStatus, Task};
+use crate::store::history::{self, Origin};
+use crate::store::tasks;
+use crate::sync::outbox::Outbox;
+use crate::sync::task_status;
+use crate::tasks::TaskPatch;
+
+/// One row of an export: the task fields plus what an export may carry. Keys
+/// other than these and the task fields are refused (by `TaskPatch`).
+#[derive(Debug, Clone, Deserialize)]
+struct Row {
+    #[serde(default)]
+    id: Option<Uuid>,
+    #[serde(default)]
+    related_altimeter_task_id: Option<String>,
+    /// An Atlas export of a synced task names its Altimeter task here.
+    #[serde(default)]
+    remote_id: Option<String>,
+    #[serde(default, deserialize_with = "flag")]
+    deleted: bool,
+    #[serde(default)]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub imported: u64,
+    pub already_present: u64,
+    /// `(line number, what is wrong)` for each refused row.
+    pub errors: Vec<(u64, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonLines,
+    Csv,
+}
+
+impl Format {
+    /// From the file name: `.csv` is CSV, anything else JSON lines.
+    pub fn of(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+            _ => Format::JsonLines,
+        }
+    }
+}
+
+/// Reads `path` and imports every good row.
+pub async fn import_file(
+    db: &Db,
+    outbox: &Outbox,
+    path: &Path,
+    actor: &str,
+) -> anyhow::Result<Report> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rows = match Format::of(path) {
+        Format::JsonLines => json_rows(&text),
+        Format::Csv => csv_rows(&text)?,
+    };
+    let mut report = Report::default();
+    let mut good = Vec::new();
+    for (line, row) in rows {
+        match row.and_then(|r| to_task(r, line).map_err(|e| e.to_string())) {
+            Ok(task) => good.push(task),
+            Err(message) => report.errors.push((line, message)),
+        }
+    }
+    for chunk in good.chunks(500) {
+        let mut tx = db.begin_write().await?;
+        for task in chunk {
+            if tasks::get(&mut *tx, task.id).await?.is_some() {
+                report.already_present += 1;
+                continue;
+            }
+            tasks::insert(&mut *tx, task).await?;
+            let origin = Origin {
+                source: HistorySource::Import,
+                actor: Some(actor),
+            };
+            history::record(&mut *tx, task, origin).await?;
+            if task.related_altimeter_task_id.is_none() {
+                outbox
+                    .push(&mut tx, task.id, "import", task.updated_at, now())
+                    .await?;
+            }
+            task_status::refresh(&mut tx, task.id).await?;
+            report.imported += 1;
+        }
+        tx.commit().await?;
+    }
+    outbox.wake();
+    Ok(report)
+}
+
+type Numbered = (u64, Result<Row, String>);
+
+fn json_rows(text: &str) -> Vec<Numbered> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            (
+                i as u64 + 1,
+                crate::json::parse::<Row>(line.as_bytes()).map_err(|e| e.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// CSV with a header row naming the columns; empty cells are absent values.
+fn csv_rows(text: &str) -> anyhow::Result<Vec<Numbered>> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .context("the CSV file has no header row")?
+        .clone();
+    Ok(reader
+        .records()
+        .map(|record| {
+            let line = record
+                .as_ref()
+                .ok()
+                .and_then(|r| r.position())
+                .map_or(0, |p| p.line());
+            let row = record.map_err(|e| e.to_string()).and_then(|r| {
+                let object: serde_json::Map<String, serde_json::Value> = headers
+                    .iter()
+                    .zip(r.iter())
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+                    .collect();
+                let bytes = serde_json::to_vec(&object).map_err(|e| e.to_string())?;
+                crate::json::parse::<Row>(&bytes).map_err(|e| e.to_string())
+            });
+            (line, row)
+        })
+        .collect())
+}
+
+/// Sync bookkeeping an export may carry; it describes the old system, so it is
+/// not imported.
+const IGNORED: [&str; 5] = [
+    "version",
+    "sync_status",
+    "sync_error",
+    "last_synced_at",
+    "remote_version",
+];
+
+/// `true`/`false` as JSON or as CSV text.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::String(s) if s == "true" || s == "1" => Ok(true),
+        serde_json::Value::String(s) if s == "false" || s == "0" => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "deleted: expected true or false, got {other}"
+        ))),
+    }
+}
+
+/// The id of a row that has none: the same for the same line of the same
+/// content, so a re-run finds what it imported before.
+fn derived_id(line: u64, row: &Row) -> Uuid {
+    let content = serde_json::to_string(&row.fields).unwrap_or_default();
+    let related = row.related_altimeter_task_id.as_deref().unwrap_or_default();
+    Uuid::new_v5(
+        &IMPORT_NAMESPACE,
+        format!("{line}\n{related}\n{content}").as_bytes(),
+    )
+}
+
+/// Namespace of the ids `derived_id` makes.
+const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x6a5f_0c2e_9d41_4b7a_8e3c_2f1d_7a90_b6e4);
+
+fn to_task(mut row: Row, line: u64) -> anyhow::Result<Task> {
+    if row.deleted {
+        anyhow::bail!("a deleted task; not imported");
+    }
+    row.fields.retain(|key, _| !IGNORED.contains(&key.as_str()));
+    let id = row.id.unwrap_or_else(|| derived_id(line, &row));
+    let patch: TaskPatch = crate::json::parse(&serde_json::to_vec(&row.fields)?)?;
+    let fields = patch.into_new_fields()?;
+    let at = now();
+    let created_at = row.created_at.map_or(at, |t| t.trunc_subsecs(6));
+    Ok(Task {
+        id,
+        fields,
+        version: 1,
+        created_at,
+        updated_at: row.updated_at.map_or(created_at, |t| t.trunc_subsecs(6)),
+        deleted: false,
+        remote_id: None,
+        remote_version: None,
+        last_synced_at: None,
+        sync_status: SyncStatus::Pending,
+        sync_error: None,
+        related_altimeter_task_id: row
+            .related_altimeter_task_id
+            .or(row.remote_id)
+            .filter(|r| !r.trim().is_empty()),
+        sync_base: None,
+        link_generation: 0,
+    })
+}

@@ -1,0 +1,198 @@
+//! Operator actions on sync, shared by `/admin/sync/*` and `atlas sync ...`:
+//! pause, resume, drain, trigger, retry failed items, and release or discard
+//! deletes held by the brake. All state lives in the database, so an action
+//! taken on one node holds for every node.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::brake;
+use super::maintenance::RECONCILE_REQUESTED;
+use super::outbox::Outbox;
+use super::settle::REMOTE_ACTOR;
+use super::task_status;
+use crate::db::{Db, now};
+use crate::model::{HistorySource, Snapshot};
+use crate::store::history::{self, Origin};
+use crate::store::queue;
+use crate::store::remote_deletes::{self, HeldDelete};
+use crate::store::tasks::{self, Link};
+use crate::store::{conflicts, sync_state};
+
+/// Stops claiming new work everywhere; items in flight finish.
+pub async fn pause(db: &Db) -> anyhow::Result<()> {
+    sync_state::set(db.pool(), sync_state::PAUSED, "true", now()).await
+}
+
+/// Undoes `pause` and `drain`.
+pub async fn resume(db: &Db, outbox: &Outbox) -> anyhow::Result<()> {
+    let mut tx = db.begin_write().await?;
+    sync_state::set(&mut *tx, sync_state::PAUSED, "false", now()).await?;
+    sync_state::set(&mut *tx, sync_state::DRAINING, "false", now()).await?;
+    outbox.announce(&mut tx).await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(())
+}
+
+/// Stops claiming new work (for a deployment); returns how many items are
+/// still in flight. Drained when that reaches 0.
+pub async fn drain(db: &Db) -> anyhow::Result<i64> {
+    sync_state::set(db.pool(), sync_state::DRAINING, "true", now()).await?;
+    Ok(queue::depth(db.pool()).await?.in_flight)
+}
+
+/// What `trigger` queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "queued")]
+pub enum Triggered {
+    /// The task will be pulled (and pushed if it has local changes).
+    Task { task_id: Uuid },
+    /// A full reconciliation pass runs within seconds.
+    Reconciliation,
+}
+
+/// Re-syncs one task now, or everything (a full reconciliation pass).
+pub async fn trigger(db: &Db, outbox: &Outbox, task_id: Option<Uuid>) -> anyhow::Result<Triggered> {
+    let at = now();
+    let Some(task_id) = task_id else {
+        let mut tx = db.begin_write().await?;
+        sync_state::remove(&mut *tx, sync_state::RECONCILE_CURSOR).await?;
+        sync_state::set(&mut *tx, RECONCILE_REQUESTED, "true", at).await?;
+        tx.commit().await?;
+        return Ok(Triggered::Reconciliation);
+    };
+    let mut tx = db.begin_write().await?;
+    let task = tasks::get_for_update(&mut *tx, task_id, db.backend())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no task has id {task_id}"))?;
+    match &task.remote_id {
+        Some(remote_id) => {
+            outbox
+                .pull(&mut tx, Some(task.id), remote_id, None, "manual", at)
+                .await?;
+            if task.sync_base.as_ref() != Some(&task.snapshot()) {
+                outbox.push(&mut tx, task.id, "manual", at, at).await?;
+            }
+        }
+        None => outbox.push(&mut tx, task.id, "manual", at, at).await?,
+    }
+    task_status::refresh(&mut tx, task.id).await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(Triggered::Task { task_id })
+}
+
+/// Puts every failed item back in line; returns how many tasks that touched.
+pub async fn retry_failed(db: &Db, outbox: &Outbox) -> anyhow::Result<usize> {
+    let mut tx = db.begin_write().await?;
+    let touched = queue::retry_failed(&mut tx, now()).await?;
+    outbox.announce(&mut tx).await?;
+    tx.commit().await?;
+    task_status::refresh_each(db, &touched).await?;
+    outbox.wake();
+    Ok(touched.len())
+}
+
+/// Applies the held deletes: each task unchanged locally since becomes a
+/// tombstone; one edited since becomes an edit-versus-delete conflict (by
+/// pulling it again). Disengages the brake.
+pub async fn release_deletes(db: &Db, outbox: &Outbox) -> anyhow::Result<usize> {
+    settle_held(db, outbox, "released").await
+}
+
+/// Drops the held deletes: the tasks stay in Atlas and are created again in
+/// Altimeter. Disengages the brake.
+pub async fn discard_deletes(db: &Db, outbox: &Outbox) -> anyhow::Result<usize> {
+    settle_held(db, outbox, "discarded").await
+}
+
+async fn settle_held(db: &Db, outbox: &Outbox, how: &str) -> anyhow::Result<usize> {
+    let held = remote_deletes::held(db.pool()).await?;
+    let mut tx = db.begin_write().await?;
+    for delete in &held {
+        if !remote_deletes::settle(&mut tx, delete.id, how).await? {
+            continue;
+        }
+        if how == "released" {
+            release_one(&mut tx, db, outbox, delete).await?;
+        } else {
+            discard_one(&mut tx, outbox, delete).await?;
+        }
+        task_status::refresh(&mut tx, delete.task_id).await?;
+    }
+    sync_state::set(&mut *tx, brake::ENGAGED, "false", now()).await?;
+    tx.commit().await?;
+    outbox.wake();
+    tracing::info!(count = held.len(), how, "held deletes settled");
+    Ok(held.len())
+}
+
+async fn release_one(
+    conn: &mut sqlx::AnyConnection,
+    db: &Db,
+    outbox: &Outbox,
+    delete: &HeldDelete,
+) -> anyhow::Result<()> {
+    let Some(task) = tasks::get_for_update(&mut *conn, delete.task_id, db.backend()).await? else {
+        return Ok(());
+    };
+    let unchanged = task.sync_base.as_ref() == Some(&task.snapshot());
+    let has_conflict = conflicts::open_for_task(&mut *conn, task.id)
+        .await?
+        .is_some();
+    if !unchanged || has_conflict || task.deleted {
+        // Edited meanwhile: pulling again makes it an edit-versus-delete conflict.
+        outbox
+            .pull(
+                conn,
+                Some(task.id),
+                &delete.remote_id,
+                None,
+                "released_delete",
+                now(),
+            )
+            .await?;
+        return Ok(());
+    }
+    let at = now();
+    let tombstone = Snapshot {
+        fields: task.fields.clone(),
+        deleted: true,
+    };
+    let mut next = task.clone();
+    next.deleted = true;
+    next.version += 1;
+    next.updated_at = at;
+    next.remote_version = Some(delete.remote_version);
+    next.sync_base = Some(tombstone);
+    next.last_synced_at = Some(at);
+    if tasks::update(&mut *conn, &next, task.version).await? {
+        let origin = Origin {
+            source: HistorySource::Remote,
+            actor: Some(REMOTE_ACTOR),
+        };
+        history::record(&mut *conn, &next, origin).await?;
+    }
+    Ok(())
+}
+
+async fn discard_one(
+    conn: &mut sqlx::AnyConnection,
+    outbox: &Outbox,
+    delete: &HeldDelete,
+) -> anyhow::Result<()> {
+    let Some(task) = tasks::get(&mut *conn, delete.task_id).await? else {
+        return Ok(());
+    };
+    let unlinked = Link {
+        remote_id: None,
+        remote_version: None,
+        base: None,
+        last_synced_at: task.last_synced_at,
+        link_generation: task.link_generation + 1,
+    };
+    tasks::set_link(&mut *conn, task.id, &unlinked).await?;
+    let at = now();
+    outbox.push(conn, task.id, "discarded_delete", at, at).await
+}

@@ -1,0 +1,199 @@
+//! Pushing a task to Altimeter: create it (idempotently), update it with
+//! `If-Match`, or delete it. A `412` (or a task gone remotely) hands over to
+//! [`settle`](super::settle), which merges before anything is pushed again.
+
+use altimeter_api::{CreateTask, RemoteTask};
+use altimeter_client::ClientError;
+use futures::StreamExt;
+
+use super::engine::{Engine, ItemError};
+use super::settle::{link_to, settle, snapshot_of};
+use crate::db::now;
+use crate::model::{Snapshot, Task};
+use crate::store::queue::QueueItem;
+use crate::store::{conflicts, tasks};
+
+/// Idempotency keys expire after 24 h in Altimeter; past this age a retried
+/// create first looks for the task an earlier try may have made.
+const IDEMPOTENCY_SAFE_HOURS: i64 = 23;
+
+pub async fn run(engine: &Engine, item: &QueueItem) -> Result<(), ItemError> {
+    let task_id = item
+        .task_id
+        .ok_or_else(|| ItemError::Permanent("push item names no task".into()))?;
+    let Some(task) = tasks::get(engine.db.pool(), task_id).await? else {
+        return engine.complete_unchanged(item).await;
+    };
+    if conflicts::open_for_task(engine.db.pool(), task_id)
+        .await?
+        .is_some()
+    {
+        // A person decides first; resolving the conflict queues a new push.
+        return engine.complete_unchanged(item).await;
+    }
+    match task.remote_id.clone() {
+        None if task.deleted => engine.complete_unchanged(item).await,
+        None => create(engine, item, &task).await,
+        Some(remote_id) if task.deleted => delete(engine, item, &task, &remote_id).await,
+        Some(remote_id) => update(engine, item, &task, &remote_id).await,
+    }
+}
+
+/// The key that makes retried creates of one task return one remote task.
+pub fn idempotency_key(task: &Task) -> String {
+    match task.link_generation {
+        0 => format!("atlas-task-{}", task.id),
+        n => format!("atlas-task-{}-{n}", task.id),
+    }
+}
+
+async fn create(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), ItemError> {
+    let key_may_have_expired =
+        now() - item.created_at >= chrono::Duration::hours(IDEMPOTENCY_SAFE_HOURS);
+    let earlier = if item.attempts > 1 && key_may_have_expired {
+        earlier_create(engine, item, task).await?
+    } else {
+        None
+    };
+    let remote = match earlier {
+        Some(remote) => remote,
+        None => {
+            let body = CreateTask {
+                external_id: Some(task.id.to_string()),
+                fields: task.fields.clone(),
+            };
+            match engine.client.create(&body, &idempotency_key(task)).await {
+                Ok(remote) => remote,
+                // An earlier try created it with the fields as they were then.
+                Err(ClientError::IdempotencyKeyReused { message }) => earlier_create(engine, item, task)
+                    .await?
+                    .ok_or_else(|| ItemError::Permanent(format!(
+                        "Altimeter says this task was created before ({message}) but it cannot be found"
+                    )))?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let mut tx = engine.begin(Some(item)).await?;
+    let link = link_to(task, &remote, snapshot_of(&remote), now());
+    tasks::set_link(&mut *tx, task.id, &link).await?;
+    tracing::info!(task_id = %task.id, remote_id = %remote.id, "created in Altimeter");
+    engine.complete(tx, Some(item), &[]).await
+}
+
+/// The remote task an earlier try of this create made, found by `external_id`
+/// among the tasks changed since the item was first queued. Used when the
+/// idempotency key may have expired, or Altimeter says it was used already.
+async fn earlier_create(
+    engine: &Engine,
+    item: &QueueItem,
+    task: &Task,
+) -> Result<Option<RemoteTask>, ItemError> {
+    let since = item.created_at - chrono::Duration::minutes(5);
+    let external_id = task.id.to_string();
+    let mut listing = std::pin::pin!(engine.client.list_since(Some(since), 500));
+    while let Some(next) = listing.next().await {
+        match next {
+            Ok(remote)
+                if remote.external_id.as_deref() == Some(&external_id) && !remote.deleted =>
+            {
+                return Ok(Some(remote));
+            }
+            Ok(_) | Err(ClientError::InvalidItem { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+async fn update(
+    engine: &Engine,
+    item: &QueueItem,
+    task: &Task,
+    remote_id: &str,
+) -> Result<(), ItemError> {
+    if task.sync_base.as_ref() == Some(&task.snapshot()) {
+        return engine.complete_unchanged(item).await;
+    }
+    match engine
+        .client
+        .update(remote_id, &task.fields, task.remote_version)
+        .await
+    {
+        Ok(remote) => {
+            let mut tx = engine.begin(Some(item)).await?;
+            let link = link_to(task, &remote, snapshot_of(&remote), now());
+            tasks::set_link(&mut *tx, task.id, &link).await?;
+            engine.complete(tx, Some(item), &[]).await
+        }
+        Err(ClientError::PreconditionFailed(current) | ClientError::Gone(current)) => {
+            let current = current_remote(engine, task, remote_id, current).await?;
+            settle(engine, Some(item), task.id, &current).await
+        }
+        Err(ClientError::NotFound) => {
+            settle(engine, Some(item), task.id, &vanished(task, remote_id)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The remote task as it is now: the one Altimeter sent along with its 412 or
+/// 410, or else a fresh `GET`.
+pub async fn current_remote(
+    engine: &Engine,
+    task: &Task,
+    remote_id: &str,
+    sent: Option<Box<RemoteTask>>,
+) -> Result<RemoteTask, ItemError> {
+    if let Some(sent) = sent {
+        return Ok(*sent);
+    }
+    match engine.client.get(remote_id).await {
+        Ok(remote) => Ok(remote),
+        Err(ClientError::Gone(Some(tombstone))) => Ok(*tombstone),
+        Err(ClientError::Gone(None) | ClientError::NotFound) => Ok(vanished(task, remote_id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete(
+    engine: &Engine,
+    item: &QueueItem,
+    task: &Task,
+    remote_id: &str,
+) -> Result<(), ItemError> {
+    match engine.client.delete(remote_id, task.remote_version).await {
+        Ok(()) | Err(ClientError::Gone(_) | ClientError::NotFound) => {
+            let mut tx = engine.begin(Some(item)).await?;
+            let link = tasks::Link {
+                base: Some(task.snapshot()),
+                last_synced_at: Some(now()),
+                ..tasks::Link::of(task)
+            };
+            tasks::set_link(&mut *tx, task.id, &link).await?;
+            engine.complete(tx, Some(item), &[]).await
+        }
+        Err(ClientError::PreconditionFailed(current)) => {
+            let current = current_remote(engine, task, remote_id, current).await?;
+            settle(engine, Some(item), task.id, &current).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Altimeter answered 404 for a task we had linked: it is gone without a
+/// tombstone, which Atlas treats as a delete one version on.
+pub fn vanished(task: &Task, remote_id: &str) -> RemoteTask {
+    let at = now();
+    let base = task.sync_base.clone().unwrap_or_else(|| task.snapshot());
+    let Snapshot { fields, .. } = base;
+    RemoteTask {
+        id: remote_id.to_owned(),
+        external_id: Some(task.id.to_string()),
+        version: task.remote_version.unwrap_or(0) + 1,
+        fields,
+        created_at: at,
+        updated_at: at,
+        deleted: true,
+    }
+}

@@ -1,0 +1,329 @@
+//! Bringing a task and the current remote version together: the three-way
+//! decision of `merge.rs`, applied in one transaction — local writes, the new
+//! base, conflict records, held deletes and the follow-up push. Used by pulls
+//! and by pushes that met a `412`.
+
+use altimeter_api::RemoteTask;
+use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+use uuid::Uuid;
+
+use super::brake;
+use super::engine::{Engine, ItemError};
+use super::merge::{self, ConflictKind, Decision, Side, Winner, differing_fields};
+use crate::db::now;
+use crate::model::{HistorySource, Snapshot, Task};
+use crate::store::conflicts::{self, Conflict, ConflictStatus};
+use crate::store::history::{self, Origin};
+use crate::store::queue::QueueItem;
+use crate::store::tasks::{self, Link};
+
+/// The history actor of changes that came from Altimeter.
+pub const REMOTE_ACTOR: &str = "altimeter";
+
+pub fn snapshot_of(remote: &RemoteTask) -> Snapshot {
+    Snapshot {
+        fields: remote.fields.clone(),
+        deleted: remote.deleted,
+    }
+}
+
+/// The link a task has once it agrees with `remote` on `base`.
+pub fn link_to(task: &Task, remote: &RemoteTask, base: Snapshot, at: DateTime<Utc>) -> Link {
+    Link {
+        remote_id: Some(remote.id.clone()),
+        remote_version: Some(remote.version),
+        base: Some(base),
+        last_synced_at: Some(at),
+        link_generation: task.link_generation,
+    }
+}
+
+/// Settles `task_id` against `remote` and ends `item` (if any).
+pub async fn settle(
+    engine: &Engine,
+    item: Option<&QueueItem>,
+    task_id: Uuid,
+    remote: &RemoteTask,
+) -> Result<(), ItemError> {
+    let mut tx = engine.begin(item).await?;
+    let task = tasks::get_for_update(&mut *tx, task_id, engine.db.backend())
+        .await?
+        .ok_or(ItemError::Stale)?;
+    let linked_here = task.remote_id.as_deref() == Some(remote.id.as_str());
+    if linked_here && remote.version <= task.remote_version.unwrap_or(i64::MIN) {
+        // Our own write coming back, or an older version than we hold.
+        return engine.complete(tx, item, &[task.id]).await;
+    }
+    let at = now();
+    let remote_snapshot = snapshot_of(remote);
+    if let Some(open) = conflicts::open_for_task(&mut *tx, task.id).await? {
+        refresh_open_conflict(&mut tx, open, &task, remote).await?;
+        return engine.complete(tx, item, &[task.id]).await;
+    }
+    let local_edit = history::last_local_edit(&mut *tx, task.id)
+        .await?
+        .unwrap_or(task.updated_at);
+    let local = task.snapshot();
+    let decision = merge::decide(
+        task.sync_base.as_ref(),
+        Side {
+            snapshot: &local,
+            edited_at: local_edit,
+        },
+        Side {
+            snapshot: &remote_snapshot,
+            edited_at: remote.updated_at,
+        },
+        engine.config.conflict_window,
+    );
+    match decision {
+        Decision::InSync { result } => {
+            tasks::set_link(&mut *tx, task.id, &link_to(&task, remote, result, at)).await?;
+        }
+        Decision::Merge {
+            result,
+            change_local,
+            change_remote,
+        } => {
+            if result.deleted && change_local {
+                let admitted = brake::admit(
+                    &mut tx,
+                    engine.db.backend(),
+                    &engine.config.brake,
+                    task.id,
+                    &remote.id,
+                    remote.version,
+                    at,
+                )
+                .await?;
+                if !admitted {
+                    return engine.complete(tx, item, &[task.id]).await;
+                }
+            }
+            let source = if change_remote {
+                HistorySource::Merge
+            } else {
+                HistorySource::Remote
+            };
+            apply(
+                &mut tx,
+                &task,
+                remote,
+                change_local.then_some(&result),
+                source,
+                at,
+            )
+            .await?;
+            if change_remote {
+                engine
+                    .outbox
+                    .push(&mut tx, task.id, "merge", at, at)
+                    .await?;
+            }
+        }
+        Decision::Hold { kind, fields } => {
+            let draft = Draft {
+                kind,
+                fields,
+                winner: None,
+                local_edit,
+            };
+            record_conflict(&mut tx, &task, remote, draft, at).await?;
+            if task.remote_id.is_none() {
+                // A legacy link: remember which remote task the conflict is with.
+                let link = Link {
+                    remote_id: Some(remote.id.clone()),
+                    ..Link::of(&task)
+                };
+                tasks::set_link(&mut *tx, task.id, &link).await?;
+            }
+        }
+        Decision::AutoResolved {
+            result,
+            winner,
+            fields,
+            change_local,
+            change_remote,
+        } => {
+            let draft = Draft {
+                kind: ConflictKind::Fields,
+                fields,
+                winner: Some(winner),
+                local_edit,
+            };
+            record_conflict(&mut tx, &task, remote, draft, at).await?;
+            let source = if change_remote {
+                HistorySource::Merge
+            } else {
+                HistorySource::Remote
+            };
+            apply(
+                &mut tx,
+                &task,
+                remote,
+                change_local.then_some(&result),
+                source,
+                at,
+            )
+            .await?;
+            if change_remote {
+                engine
+                    .outbox
+                    .push(&mut tx, task.id, "merge", at, at)
+                    .await?;
+            }
+        }
+    }
+    engine.complete(tx, item, &[task.id]).await
+}
+
+/// Links `task` to `remote` (whose state becomes the base) and, when given,
+/// writes `content` as a new version of the task.
+async fn apply(
+    conn: &mut AnyConnection,
+    task: &Task,
+    remote: &RemoteTask,
+    content: Option<&Snapshot>,
+    source: HistorySource,
+    at: DateTime<Utc>,
+) -> Result<(), ItemError> {
+    let link = link_to(task, remote, snapshot_of(remote), at);
+    let Some(content) = content else {
+        tasks::set_link(&mut *conn, task.id, &link).await?;
+        return Ok(());
+    };
+    let mut next = task.clone();
+    next.fields = content.fields.clone();
+    next.deleted = content.deleted;
+    next.version = task.version + 1;
+    next.updated_at = at;
+    next.remote_id = link.remote_id;
+    next.remote_version = link.remote_version;
+    next.sync_base = link.base;
+    next.last_synced_at = link.last_synced_at;
+    if !tasks::update(&mut *conn, &next, task.version).await? {
+        return Err(ItemError::Stale);
+    }
+    let origin = Origin {
+        source,
+        actor: Some(REMOTE_ACTOR),
+    };
+    history::record(&mut *conn, &next, origin).await?;
+    Ok(())
+}
+
+/// What the merge found: the kind of conflict, the fields at stake, the winner
+/// when it was decided automatically, and when the local side was edited.
+struct Draft {
+    kind: ConflictKind,
+    fields: Vec<merge::Field>,
+    winner: Option<Winner>,
+    local_edit: DateTime<Utc>,
+}
+
+/// Writes a conflict record (unresolved, or auto-resolved with its winner) and
+/// keeps the remote version in the task's history, so no version is lost.
+async fn record_conflict(
+    conn: &mut AnyConnection,
+    task: &Task,
+    remote: &RemoteTask,
+    draft: Draft,
+    at: DateTime<Utc>,
+) -> Result<(), ItemError> {
+    let Draft {
+        kind,
+        fields,
+        winner,
+        local_edit,
+    } = draft;
+    let conflict = Conflict {
+        id: Uuid::now_v7(),
+        task_id: task.id,
+        kind,
+        status: if winner.is_some() {
+            ConflictStatus::AutoResolved
+        } else {
+            ConflictStatus::Unresolved
+        },
+        fields,
+        base: task.sync_base.clone(),
+        local: task.snapshot(),
+        remote: snapshot_of(remote),
+        local_version: task.version,
+        remote_version: remote.version,
+        local_edited_at: local_edit,
+        remote_edited_at: remote.updated_at,
+        winner,
+        resolution: winner.map(|_| "later_edit_wins".to_owned()),
+        resolved_by: winner.map(|_| "atlas".to_owned()),
+        resolved_at: winner.map(|_| at),
+        created_at: at,
+    };
+    conflicts::insert(&mut *conn, &conflict).await?;
+    hold_remote_version(conn, task, remote).await?;
+    let kind_label = if winner.is_some() {
+        "auto_resolved"
+    } else {
+        kind_name(kind)
+    };
+    metrics::counter!("atlas_sync_conflicts_total", "kind" => kind_label).increment(1);
+    tracing::info!(task_id = %task.id, conflict_id = %conflict.id, kind = kind_label, "sync conflict");
+    Ok(())
+}
+
+fn kind_name(kind: ConflictKind) -> &'static str {
+    match kind {
+        ConflictKind::Fields => "fields",
+        ConflictKind::EditDelete => "edit_delete",
+    }
+}
+
+/// Keeps a remote version that was not applied in the task's history.
+async fn hold_remote_version(
+    conn: &mut AnyConnection,
+    task: &Task,
+    remote: &RemoteTask,
+) -> Result<(), ItemError> {
+    let origin = Origin {
+        source: HistorySource::RemoteHeld,
+        actor: Some(REMOTE_ACTOR),
+    };
+    let snapshot = snapshot_of(remote);
+    history::record_snapshot(
+        conn,
+        task.id,
+        task.version,
+        Some(remote.version),
+        &snapshot,
+        origin,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A newer remote version arrived while a person is still deciding: the open
+/// conflict now shows it (and the task as it is now).
+async fn refresh_open_conflict(
+    conn: &mut AnyConnection,
+    mut open: Conflict,
+    task: &Task,
+    remote: &RemoteTask,
+) -> Result<(), ItemError> {
+    if remote.version <= open.remote_version {
+        return Ok(());
+    }
+    open.remote = snapshot_of(remote);
+    open.remote_version = remote.version;
+    open.remote_edited_at = remote.updated_at;
+    open.local = task.snapshot();
+    open.local_version = task.version;
+    open.kind = if open.local.deleted != open.remote.deleted {
+        ConflictKind::EditDelete
+    } else {
+        ConflictKind::Fields
+    };
+    open.fields = differing_fields(&open.local.fields, &open.remote.fields);
+    conflicts::update_sides(&mut *conn, &open).await?;
+    hold_remote_version(conn, task, remote).await
+}

@@ -1,0 +1,312 @@
+//! The sync worker: a loop around [`Worker::run_once`], which claims a batch of
+//! due items with leases and works them — one lane (task) at a time, a bounded
+//! number of remote calls at once — renewing the leases meanwhile. Failures are
+//! settled here by the retry schedule.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{Engine, ItemError, ItemTimer};
+use super::retry::AfterFailure;
+use super::{pull, push, task_status};
+use crate::db::now;
+use crate::store::queue::{self, Direction, QueueItem};
+use crate::store::{outcomes, sync_state};
+
+/// Longest sleep when nothing is due and no wake-up comes (a fallback only).
+const POLL: Duration = Duration::from_secs(5);
+const BATCH: i64 = 32;
+
+/// What one step of the worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Worked this many items.
+    Worked(usize),
+    /// Nothing was due; the next item falls due then (if any is queued).
+    Idle { next_due: Option<DateTime<Utc>> },
+    /// Sync is paused or draining: nothing new is claimed.
+    Paused,
+}
+
+pub struct Worker {
+    engine: Engine,
+}
+
+impl Worker {
+    pub fn new(engine: Engine) -> Worker {
+        Worker { engine }
+    }
+
+    /// Claims and works one batch of due items.
+    pub async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let pool = self.engine.db.pool();
+        if sync_state::flag(pool, sync_state::PAUSED).await?
+            || sync_state::flag(pool, sync_state::DRAINING).await?
+        {
+            return Ok(Outcome::Paused);
+        }
+        let items = self.claim().await?;
+        if items.is_empty() {
+            return Ok(Outcome::Idle {
+                next_due: queue::next_due(pool).await?,
+            });
+        }
+        let count = items.len();
+        self.work(items).await;
+        Ok(Outcome::Worked(count))
+    }
+
+    /// Runs until `shutdown`; work already claimed is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!(owner = %self.engine.owner, "sync worker started");
+        while !shutdown.is_cancelled() {
+            let next_due = match self.run_once().await {
+                Ok(Outcome::Worked(_)) => continue,
+                Ok(Outcome::Idle { next_due }) => next_due,
+                Ok(Outcome::Paused) => None,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "sync worker step failed");
+                    Some(now() + chrono::Duration::seconds(1))
+                }
+            };
+            let wait = next_due
+                .map(|due| (due - now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(POLL)
+                .min(POLL);
+            let woken = self.engine.outbox.woken();
+            tokio::select! {
+                () = woken.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+        tracing::info!(owner = %self.engine.owner, "sync worker stopped");
+    }
+
+    /// Puts expired leases back in line and leases a batch of due items, in one
+    /// write transaction; then marks their tasks `syncing` (or back to pending).
+    async fn claim(&self) -> anyhow::Result<Vec<QueueItem>> {
+        let db = &self.engine.db;
+        let at = now();
+        let mut tx = db.begin_write().await?;
+        let mut touched = queue::reclaim_expired(&mut tx, at).await?;
+        let lease_until = at + chrono::Duration::from_std(self.engine.config.lease)?;
+        let items = queue::claim(
+            &mut tx,
+            db.backend(),
+            &self.engine.owner,
+            lease_until,
+            at,
+            BATCH,
+        )
+        .await?;
+        tx.commit().await?;
+        touched.extend(items.iter().filter_map(|i| i.task_id));
+        task_status::refresh_each(db, &touched).await?;
+        Ok(items)
+    }
+
+    /// Works a claimed batch: lanes concurrently, each lane's items in order.
+    async fn work(&self, items: Vec<QueueItem>) {
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let mut lanes: BTreeMap<String, Vec<QueueItem>> = BTreeMap::new();
+        for item in items {
+            lanes.entry(item.lane.clone()).or_default().push(item);
+        }
+        let work = futures::stream::iter(lanes.into_values()).for_each_concurrent(
+            self.engine.config.concurrency,
+            |lane| async move {
+                for item in lane {
+                    self.work_item(item).await;
+                }
+            },
+        );
+        tokio::select! {
+            () = work => {}
+            () = self.renew_leases(&ids) => {}
+        }
+    }
+
+    /// Extends the batch's leases every third of a lease, for as long as it runs.
+    async fn renew_leases(&self, ids: &[i64]) {
+        let lease = self.engine.config.lease;
+        let mut tick = tokio::time::interval(lease / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let until = now() + chrono::Duration::from_std(lease).unwrap_or_default();
+            for id in ids {
+                let renewed =
+                    queue::renew_lease(self.engine.db.pool(), *id, &self.engine.owner, until).await;
+                if let Err(e) = renewed {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        item = id,
+                        "renewing a lease failed"
+                    );
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(item = item.id, direction = item.direction.as_str(), task_id, remote_id))]
+    async fn work_item(&self, item: QueueItem) {
+        let span = tracing::Span::current();
+        if let Some(task_id) = item.task_id {
+            span.record("task_id", tracing::field::display(task_id));
+        }
+        if let Some(remote_id) = &item.remote_id {
+            span.record("remote_id", remote_id.as_str());
+        }
+        let _timer = ItemTimer::start(&item);
+        let result = match item.direction {
+            Direction::Push => push::run(&self.engine, &item).await,
+            Direction::Pull => pull::run(&self.engine, &item).await,
+        };
+        if let Err(error) = result {
+            if let Err(e) = self.settle_failure(&item, error).await {
+                tracing::error!(error = format!("{e:#}"), "recording a sync failure failed");
+            }
+        }
+    }
+
+    /// Puts a failed item back in line or marks it failed, by the retry schedule.
+    async fn settle_failure(&self, item: &QueueItem, error: ItemError) -> anyhow::Result<()> {
+        let db = &self.engine.db;
+        let at = now();
+        if matches!(error, ItemError::LeaseLost) {
+            tracing::warn!("lease expired before the item finished; another worker will redo it");
+            return Ok(());
+        }
+        let mut tx = db.begin_write().await?;
+        if !queue::holds_lease(&mut tx, db.backend(), item.id, &self.engine.owner, at).await? {
+            return Ok(());
+        }
+        if let Some(task_id) = item.task_id {
+            task_status::lock(&mut tx, db.backend(), task_id).await?;
+        }
+        let (outcome, message) = match &error {
+            ItemError::Stale | ItemError::Defer(_) => {
+                let wait = if let ItemError::Defer(d) = &error {
+                    *d
+                } else {
+                    Duration::ZERO
+                };
+                let due = at + chrono::Duration::from_std(wait)?;
+                queue::requeue(
+                    &mut tx,
+                    item,
+                    item.attempts - 1,
+                    due,
+                    item.last_error.as_deref(),
+                    at,
+                )
+                .await?;
+                ("deferred", None)
+            }
+            _ => self.retry_or_fail(&mut tx, item, &error, at).await?,
+        };
+        if let Some(task_id) = item.task_id {
+            task_status::refresh(&mut tx, task_id).await?;
+        }
+        if outcome != "deferred" {
+            outcomes::record(&mut tx, item.direction.as_str(), outcome, at).await?;
+        }
+        tx.commit().await?;
+        metrics::counter!("atlas_sync_items_total", "direction" => item.direction.as_str(), "outcome" => outcome)
+            .increment(1);
+        if let Some(message) = message {
+            if outcome == "failed" {
+                tracing::error!(%message, "sync item failed");
+            } else {
+                tracing::warn!(%message, "sync item will be retried");
+            }
+        }
+        Ok(())
+    }
+
+    async fn retry_or_fail(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        item: &QueueItem,
+        error: &ItemError,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<(&'static str, Option<String>)> {
+        let (retryable, retry_after) = classify(error);
+        let tries = u32::try_from(item.attempts).unwrap_or(u32::MAX);
+        let policy = &self.engine.config.retry;
+        match policy.after_failure(tries, retryable, retry_after) {
+            AfterFailure::RetryIn(wait) => {
+                let message = describe(error, Some((tries, policy.max_retries, wait)));
+                let due = at + chrono::Duration::from_std(wait)?;
+                queue::requeue(tx, item, item.attempts, due, Some(&message), at).await?;
+                Ok(("retry", Some(message)))
+            }
+            AfterFailure::GiveUp => {
+                let message = describe(error, None);
+                queue::fail(tx, item, &message, at).await?;
+                Ok(("failed", Some(message)))
+            }
+        }
+    }
+}
+
+/// The error as a person should read it on the task: what happened and what to do.
+fn describe(error: &ItemError, retry: Option<(u32, u32, Duration)>) -> String {
+    use altimeter_client::ClientError;
+    let what = match error {
+        ItemError::Remote(ClientError::Retryable {
+            status: Some(s),
+            message,
+            ..
+        }) => {
+            format!("Altimeter is unavailable ({s}): {message}")
+        }
+        ItemError::Remote(ClientError::Retryable { message, .. }) => {
+            format!("Altimeter could not be reached: {message}")
+        }
+        ItemError::Remote(ClientError::Permanent {
+            status: 401 | 403,
+            message,
+            ..
+        }) => {
+            format!("Altimeter refused Atlas's credentials ({message}); check ALTIMETER_API_KEY")
+        }
+        ItemError::Remote(ClientError::Permanent {
+            status,
+            code,
+            message,
+        }) => {
+            format!(
+                "Altimeter refused the change ({status} {code}): {message}; edit the task to fix it"
+            )
+        }
+        other => other.to_string(),
+    };
+    match retry {
+        Some((tries, max, wait)) => format!(
+            "{what}; retry {tries} of {max} in {}",
+            humantime::format_duration(Duration::from_secs(wait.as_secs().max(1)))
+        ),
+        None if classify(error).0 => {
+            format!(
+                "{what}; gave up after the last retry: run `atlas sync retry-failed` once it is fixed"
+            )
+        }
+        None => what,
+    }
+}
+
+/// Whether retrying may help, and the least wait Altimeter asked for.
+fn classify(error: &ItemError) -> (bool, Option<Duration>) {
+    match error {
+        ItemError::Remote(e) => (e.is_retryable(), e.retry_after()),
+        // The database or the network hiccuped; a later try may well succeed.
+        ItemError::Internal(_) => (true, None),
+        _ => (false, None),
+    }
+}

@@ -1,0 +1,385 @@
+//! End to end against a real simulator over HTTP: the "done when" list of the
+//! sync engine, on SQLite and on PostgreSQL.
+
+use std::time::Duration;
+
+use altimeter_api::Status;
+use altimeter_sim::Faults;
+use serde_json::{Value, json};
+
+use crate::common::{Backend, on_both_backends, wait_until};
+use crate::sync_harness::{Synced, spawn_synced};
+
+on_both_backends!(
+    a_task_created_in_atlas_appears_in_altimeter,
+    a_remote_edit_arrives_by_webhook_and_is_not_pushed_back,
+    disjoint_concurrent_edits_merge_and_converge,
+    same_field_edits_within_the_window_become_a_conflict,
+    twenty_quick_edits_cost_at_most_five_remote_calls,
+    reconciliation_brings_in_edits_whose_webhooks_were_dropped,
+    an_outage_ends_in_error_and_retry_failed_recovers,
+    a_remote_delete_becomes_a_local_tombstone,
+    a_task_made_in_altimeter_is_imported,
+);
+
+async fn synced(backend: Backend) -> Option<Synced> {
+    spawn_synced(backend, |_| {}).await
+}
+
+async fn a_task_created_in_atlas_appears_in_altimeter(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Need 50 bags of concrete on level 3").await;
+    let remote = s.remote(&remote_id);
+    assert_eq!(remote.external_id.as_deref(), Some(id.as_str()));
+    assert_eq!(remote.fields.title, "Need 50 bags of concrete on level 3");
+    let task = s.task(&id).await;
+    assert_eq!(task["remote_version"], remote.version);
+    assert!(task["last_synced_at"].is_string());
+    assert_eq!(s.calls("POST /tasks"), 1);
+}
+
+async fn a_remote_edit_arrives_by_webhook_and_is_not_pushed_back(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Frame level 2").await;
+    s.wait_idle().await;
+    let puts_before = s.calls("PUT /tasks/{id}");
+    s.edit_remote(&remote_id, |f| f.status = Status::InProgress);
+    wait_until(20, "the remote edit in Atlas", || async {
+        s.task(&id).await["status"] == "in_progress"
+    })
+    .await;
+    s.wait_idle().await;
+    // Give an echo every chance to happen before checking it did not.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.wait_idle().await;
+    assert_eq!(
+        s.calls("PUT /tasks/{id}"),
+        puts_before,
+        "Atlas pushed the remote edit back"
+    );
+    assert_eq!(s.task(&id).await["sync_status"], "synced");
+    let history: Value = s
+        .app
+        .get(&format!("/api/tasks/{id}/history"), &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last = history["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["source"].as_str(), last["actor"].as_str()),
+        (Some("remote"), Some("altimeter"))
+    );
+}
+
+/// Webhooks are delayed so the local push meets a 412 and must merge.
+async fn disjoint_concurrent_edits_merge_and_converge(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Pour slab").await;
+    s.wait_idle().await;
+    s.faults(Faults {
+        webhook_delay_ms: 3_000,
+        ..Faults::default()
+    });
+    s.edit_remote(&remote_id, |f| f.description = "Use the 32 MPa mix".into());
+    let patch = s
+        .app
+        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
+        .json(&json!({"status": "blocked"}));
+    assert_eq!(patch.send().await.unwrap().status(), 200);
+    wait_until(20, "both edits on both sides", || async {
+        let local = s.task(&id).await;
+        let remote = s.remote(&remote_id);
+        local["status"] == "blocked"
+            && local["description"] == "Use the 32 MPa mix"
+            && remote.fields.status == Status::Blocked
+            && remote.fields.description == "Use the 32 MPa mix"
+            && local["sync_status"] == "synced"
+    })
+    .await;
+    let conflicts: Value = s
+        .app
+        .get("/api/conflicts", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(conflicts["data"].as_array().unwrap().len(), 0);
+}
+
+/// The review's scenario: the foreman writes 50 bags, the PM 100, within minutes.
+async fn same_field_edits_within_the_window_become_a_conflict(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Need concrete on level 3").await;
+    s.wait_idle().await;
+    s.faults(Faults {
+        webhook_delay_ms: 3_000,
+        ..Faults::default()
+    });
+    s.edit_remote(&remote_id, |f| {
+        f.title = "Need 100 bags of concrete on level 3".into()
+    });
+    let patch = json!({"title": "Need 50 bags of concrete on level 3"});
+    s.app
+        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    s.wait_status(&id, "conflict").await;
+    // Neither side was overwritten.
+    assert_eq!(
+        s.task(&id).await["title"],
+        "Need 50 bags of concrete on level 3"
+    );
+    assert_eq!(
+        s.remote(&remote_id).fields.title,
+        "Need 100 bags of concrete on level 3"
+    );
+    let list: Value = s
+        .app
+        .get("/api/conflicts?status=unresolved", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conflict = list["data"][0].clone();
+    assert_eq!(conflict["fields"], json!(["title"]));
+    assert_eq!(
+        conflict["local"]["title"],
+        "Need 50 bags of concrete on level 3"
+    );
+    assert_eq!(
+        conflict["remote"]["title"],
+        "Need 100 bags of concrete on level 3"
+    );
+    assert_eq!(conflict["base"]["title"], "Need concrete on level 3");
+    // The held remote version is in the task's history.
+    let history: Value = s
+        .app
+        .get(&format!("/api/tasks/{id}/history"), &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        history["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["source"] == "remote_held"
+                && e["task"]["title"] == "Need 100 bags of concrete on level 3")
+    );
+
+    let path = format!(
+        "/api/conflicts/{}/resolve",
+        conflict["id"].as_str().unwrap()
+    );
+    let viewer = s
+        .app
+        .post(&path, &s.app.viewer)
+        .json(&json!({"resolution": "keep_local"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer.status(), 403);
+    let resolved = s
+        .app
+        .post(&path, &s.app.editor)
+        .json(&json!({"resolution": "keep_local"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), 200);
+    s.wait_status(&id, "synced").await;
+    assert_eq!(
+        s.remote(&remote_id).fields.title,
+        "Need 50 bags of concrete on level 3"
+    );
+    let again = s
+        .app
+        .post(&path, &s.app.editor)
+        .json(&json!({"resolution": "accept_remote"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+}
+
+async fn twenty_quick_edits_cost_at_most_five_remote_calls(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    let (id, _) = s.create_synced("Crane schedule").await;
+    s.wait_idle().await;
+    let before = s.remote_calls();
+    for i in 0..20 {
+        let patch = json!({"description": format!("revision {i}")});
+        let response = s
+            .app
+            .patch(&format!("/api/tasks/{id}"), &s.app.editor)
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    wait_until(20, "the last revision in Altimeter", || async {
+        let task = s.task(&id).await;
+        task["sync_status"] == "synced" && task["description"] == "revision 19"
+    })
+    .await;
+    s.wait_idle().await;
+    let remote_id = s.task(&id).await["remote_id"].as_str().unwrap().to_owned();
+    assert_eq!(s.remote(&remote_id).fields.description, "revision 19");
+    let spent = s.remote_calls() - before;
+    assert!(spent <= 5, "20 edits cost {spent} remote calls");
+}
+
+async fn reconciliation_brings_in_edits_whose_webhooks_were_dropped(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |c| c.reconcile_interval = Duration::from_secs(1)).await
+    else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Inspect anchors").await;
+    s.faults(Faults {
+        webhook_drop_rate: 1.0,
+        ..Faults::default()
+    });
+    s.edit_remote(&remote_id, |f| f.assignee = Some("Ana".into()));
+    wait_until(20, "reconciliation to bring the edit in", || async {
+        s.task(&id).await["assignee"] == "Ana"
+    })
+    .await;
+    assert!(s.sim.state().stats().webhooks.dropped >= 1);
+}
+
+async fn an_outage_ends_in_error_and_retry_failed_recovers(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    s.faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    let task = s.app.create_task(json!({"title": "Order rebar"})).await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    s.wait_status(&id, "error").await;
+    let errored = s.task(&id).await;
+    let message = errored["sync_error"].as_str().unwrap();
+    assert!(
+        message.contains("503") && message.contains("retry-failed"),
+        "{message}"
+    );
+    // Initial try and two retries.
+    assert_eq!(s.calls("POST /tasks"), 3);
+    let status: Value = s
+        .app
+        .get("/admin/sync-status", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["queue"]["failed"], 1);
+
+    s.faults(Faults::default());
+    let retry = s
+        .app
+        .post("/admin/sync/retry-failed", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 200);
+    s.wait_status(&id, "synced").await;
+    let status: Value = s
+        .app
+        .get("/admin/sync-status", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["queue"]["failed"], 0);
+    assert_eq!(s.sim.state().tasks().len(), 1);
+}
+
+async fn a_remote_delete_becomes_a_local_tombstone(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Remove scaffolding").await;
+    s.sim.state().delete_task(&remote_id, None).unwrap();
+    wait_until(20, "the delete in Atlas", || async {
+        s.app
+            .get(&format!("/api/tasks/{id}"), &s.app.viewer)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 410
+    })
+    .await;
+    let history: Value = s
+        .app
+        .get(&format!("/api/tasks/{id}/history"), &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last = history["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["source"].as_str(), last["task"]["deleted"].as_bool()),
+        (Some("remote"), Some(true))
+    );
+}
+
+async fn a_task_made_in_altimeter_is_imported(backend: Backend) {
+    let Some(s) = synced(backend).await else {
+        return;
+    };
+    let remote = s.create_remote("Site walk with the architect");
+    wait_until(20, "the remote task in Atlas", || async {
+        let list: Value = s
+            .app
+            .get("/api/tasks", &s.app.viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["remote_id"] == remote.id.as_str())
+    })
+    .await;
+    s.wait_idle().await;
+    assert_eq!(
+        s.calls("POST /tasks"),
+        0,
+        "the import was pushed back as a new task"
+    );
+}

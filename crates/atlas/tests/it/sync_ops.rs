@@ -1,0 +1,179 @@
+//! Operations end to end: the delete brake, pausing, and several workers on one
+//! PostgreSQL database.
+
+use serde_json::Value;
+
+use crate::common::{Backend, on_both_backends, wait_until};
+use crate::sync_harness::{Synced, spawn_synced};
+
+on_both_backends!(
+    a_burst_of_remote_deletes_is_held_until_released,
+    pausing_stops_pushes_and_resume_sends_them
+);
+
+/// How many of these tasks are deleted in Atlas.
+async fn deleted(s: &Synced, tasks: &[(String, String)]) -> usize {
+    let mut n = 0;
+    for (id, _) in tasks {
+        let status = s
+            .app
+            .get(&format!("/api/tasks/{id}"), &s.app.viewer)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        n += usize::from(status == 410);
+    }
+    n
+}
+
+async fn a_burst_of_remote_deletes_is_held_until_released(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        tasks.push(s.create_synced(&format!("Task {i}")).await);
+    }
+    s.wait_idle().await;
+    for (_, remote_id) in &tasks[..7] {
+        s.sim.state().delete_task(remote_id, None).unwrap();
+    }
+    let status = || async {
+        let v: Value = s
+            .app
+            .get("/admin/sync-status", &s.app.viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v
+    };
+    wait_until(20, "five deletes applied and two held", || async {
+        let report = status().await;
+        report["deletes_held"] == 2 && report["delete_brake_engaged"] == true
+    })
+    .await;
+    s.wait_idle().await;
+    assert_eq!(
+        deleted(&s, &tasks).await,
+        5,
+        "only the deletes within the allowance are applied"
+    );
+
+    let forbidden = s
+        .app
+        .post("/admin/sync/release-deletes", &s.app.editor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let released = s
+        .app
+        .post("/admin/sync/release-deletes", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(released.status(), 200);
+    assert_eq!(deleted(&s, &tasks).await, 7);
+    let report = status().await;
+    assert_eq!(
+        (
+            report["deletes_held"].clone(),
+            report["delete_brake_engaged"].clone()
+        ),
+        (0.into(), false.into())
+    );
+}
+
+async fn pausing_stops_pushes_and_resume_sends_them(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    assert_eq!(
+        s.app
+            .post("/admin/sync/pause", &s.app.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let task = s
+        .app
+        .create_task(serde_json::json!({"title": "Wait for me"}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(s.calls("POST /tasks"), 0);
+    assert_eq!(s.task(&id).await["sync_status"], "pending");
+    let report: Value = s
+        .app
+        .get("/admin/sync-status", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (report["paused"].clone(), report["queue"]["pending"].clone()),
+        (true.into(), 1.into())
+    );
+    assert_eq!(
+        s.app
+            .post("/admin/sync/resume", &s.app.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.wait_status(&id, "synced").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_workers_on_one_postgres_create_each_task_once() {
+    let Some(s) = spawn_synced(Backend::Postgres, |_| {}).await else {
+        return;
+    };
+    // A second worker process, as `atlas worker` would run it.
+    let config = crate::sync_harness::test_sync_config(&s.sim.base_url());
+    let outbox = atlas::sync::outbox::Outbox::new(s.app.db.backend(), config.push_delay);
+    let engine = atlas::sync::engine(&s.app.db, &config, &outbox)
+        .unwrap()
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut second = atlas::sync::spawn(engine, &shutdown);
+    let creates = (0..100).map(|i| {
+        s.app
+            .create_task(serde_json::json!({"title": format!("Task {i}")}))
+    });
+    futures::future::join_all(creates).await;
+    wait_until(60, "all 100 tasks synced", || async {
+        let list: Value = s
+            .app
+            .get("/api/tasks?sync_status=synced&limit=500", &s.app.viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["data"].as_array().unwrap().len() == 100
+    })
+    .await;
+    shutdown.cancel();
+    while second.join_next().await.is_some() {}
+    let remote = s.sim.state().tasks();
+    let mut external: Vec<_> = remote
+        .iter()
+        .filter_map(|r| r.external_id.clone())
+        .collect();
+    external.sort();
+    external.dedup();
+    assert_eq!((remote.len(), external.len()), (100, 100));
+    assert_eq!(s.calls("POST /tasks"), 100);
+}
