@@ -13,7 +13,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::db::{Db, now};
-use crate::model::{HistorySource, SyncStatus, Task};
+use crate::model::{HistorySource, Task};
 use crate::store::history::{self, Origin};
 use crate::store::tasks;
 use crate::sync::outbox::Outbox;
@@ -204,23 +204,11 @@ fn to_task(mut row: Row, line: u64) -> anyhow::Result<Task> {
     let fields = patch.into_new_fields()?;
     let at = now();
     let created_at = row.created_at.map_or(at, |t| t.trunc_subsecs(6));
-    Ok(Task {
-        id,
-        fields,
-        version: 1,
-        created_at,
-        updated_at: row.updated_at.map_or(created_at, |t| t.trunc_subsecs(6)),
-        deleted: false,
-        remote_id: None,
-        remote_version: None,
-        last_synced_at: None,
-        sync_status: SyncStatus::Pending,
-        sync_error: None,
-        related_altimeter_task_id: row
-            .related_altimeter_task_id
-            .or(row.remote_id)
-            .filter(|r| !r.trim().is_empty()),
-        sync_base: None,
-        link_generation: 0,
-    })
+    let mut task = Task::new(id, fields, created_at);
+    task.updated_at = row.updated_at.map_or(created_at, |t| t.trunc_subsecs(6));
+    task.related_altimeter_task_id = row
+        .related_altimeter_task_id
+        .or(row.remote_id)
+        .filter(|r| !r.trim().is_empty());
+    Ok(task)
 }

@@ -75,6 +75,26 @@ pub struct Snapshot {
 }
 
 impl Task {
+    /// A new task at version 1, not yet synced.
+    pub fn new(id: Uuid, fields: TaskFields, at: DateTime<Utc>) -> Task {
+        Task {
+            id,
+            fields,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            deleted: false,
+            remote_id: None,
+            remote_version: None,
+            last_synced_at: None,
+            sync_status: SyncStatus::Pending,
+            sync_error: None,
+            related_altimeter_task_id: None,
+            sync_base: None,
+            link_generation: 0,
+        }
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             fields: self.fields.clone(),

@@ -10,7 +10,7 @@ use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use crate::db::{Db, now};
-use crate::model::{HistorySource, SyncStatus, Task};
+use crate::model::{HistorySource, Task};
 use crate::store::history::{self, Origin};
 use crate::store::tasks as task_store;
 use crate::sync::outbox::Outbox;
@@ -122,22 +122,7 @@ pub async fn create(
 ) -> Result<Task, WriteError> {
     let fields = input.into_new_fields()?;
     let at = now();
-    let task = Task {
-        id: Uuid::now_v7(),
-        fields,
-        version: 1,
-        created_at: at,
-        updated_at: at,
-        deleted: false,
-        remote_id: None,
-        remote_version: None,
-        last_synced_at: None,
-        sync_status: SyncStatus::Pending,
-        sync_error: None,
-        related_altimeter_task_id: None,
-        sync_base: None,
-        link_generation: 0,
-    };
+    let task = Task::new(Uuid::now_v7(), fields, at);
     let mut tx = db.begin_write().await?;
     task_store::insert(&mut *tx, &task).await?;
     history::record(&mut *tx, &task, local(actor)).await?;

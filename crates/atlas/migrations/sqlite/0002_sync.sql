@@ -31,6 +31,9 @@ CREATE INDEX sync_queue_claim_idx ON sync_queue (status, next_attempt_at, id);
 -- One lane at a time, and the task's sync status.
 CREATE INDEX sync_queue_lane_idx ON sync_queue (lane, status);
 CREATE INDEX sync_queue_task_idx ON sync_queue (task_id, status);
+-- Expired leases, and the age of the oldest pending change, without a scan.
+CREATE INDEX sync_queue_lease_idx ON sync_queue (lease_expires_at) WHERE status = 'in_flight';
+CREATE INDEX sync_queue_age_idx ON sync_queue (created_at) WHERE status = 'pending';
 
 CREATE TABLE sync_conflicts (
     id TEXT PRIMARY KEY NOT NULL,

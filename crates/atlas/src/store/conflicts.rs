@@ -154,14 +154,7 @@ pub async fn get<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     id: Uuid,
 ) -> anyhow::Result<Option<Conflict>> {
-    let sql = format!("SELECT {COLUMNS} FROM sync_conflicts WHERE id = $1");
-    sqlx::query_as::<_, ConflictRow>(&sql)
-        .bind(id.to_string())
-        .fetch_optional(executor)
-        .await
-        .context("reading a conflict failed")?
-        .map(ConflictRow::into_conflict)
-        .transpose()
+    fetch_where(executor, "id = $1", &id.to_string()).await
 }
 
 /// The task's unresolved conflict, if it has one (there is at most one).
@@ -169,14 +162,26 @@ pub async fn open_for_task<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     task_id: Uuid,
 ) -> anyhow::Result<Option<Conflict>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM sync_conflicts WHERE task_id = $1 AND status = 'unresolved'"
-    );
+    fetch_where(
+        executor,
+        "task_id = $1 AND status = 'unresolved'",
+        &task_id.to_string(),
+    )
+    .await
+}
+
+/// The one conflict matching `condition` (which binds `value` as `$1`).
+async fn fetch_where<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    condition: &str,
+    value: &str,
+) -> anyhow::Result<Option<Conflict>> {
+    let sql = format!("SELECT {COLUMNS} FROM sync_conflicts WHERE {condition}");
     sqlx::query_as::<_, ConflictRow>(&sql)
-        .bind(task_id.to_string())
+        .bind(value)
         .fetch_optional(executor)
         .await
-        .context("reading a task's conflict failed")?
+        .context("reading a conflict failed")?
         .map(ConflictRow::into_conflict)
         .transpose()
 }

@@ -3,6 +3,8 @@
 use altimeter_api::{Priority, Status, TaskFields};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::{Any, Executor, FromRow};
 use uuid::Uuid;
 
@@ -131,11 +133,53 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     task: &Task,
 ) -> anyhow::Result<()> {
+    let placeholders: Vec<String> = (1..=COLUMNS.split(", ").count())
+        .map(|i| format!("${i}"))
+        .collect();
     let sql = format!(
-        "INSERT INTO tasks ({COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        "INSERT INTO tasks ({COLUMNS}) VALUES ({})",
+        placeholders.join(", ")
     );
-    sqlx::query(&sql)
+    bind_columns(sqlx::query(&sql), task)?
+        .execute(executor)
+        .await
+        .context("inserting a task failed")?;
+    Ok(())
+}
+
+/// Writes every column of `task`, but only if the stored row is still at
+/// `expected_version`. Returns false when someone else changed it first.
+pub async fn update<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    task: &Task,
+    expected_version: i64,
+) -> anyhow::Result<bool> {
+    let columns: Vec<&str> = COLUMNS.split(", ").collect();
+    let set: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, column)| format!("{column} = ${}", i + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE tasks SET {} WHERE id = $1 AND version = ${}",
+        set.join(", "),
+        columns.len() + 1
+    );
+    let result = bind_columns(sqlx::query(&sql), task)?
+        .bind(expected_version)
+        .execute(executor)
+        .await
+        .context("updating a task failed")?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Binds every column of `task`, in the order of `COLUMNS`, as `$1`, `$2`, ...
+fn bind_columns<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    task: &'q Task,
+) -> anyhow::Result<Query<'q, Any, AnyArguments<'q>>> {
+    Ok(query
         .bind(task.id.to_string())
         .bind(&task.fields.title)
         .bind(&task.fields.description)
@@ -154,50 +198,7 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
         .bind(&task.sync_error)
         .bind(&task.related_altimeter_task_id)
         .bind(base_json(task)?)
-        .bind(task.link_generation)
-        .execute(executor)
-        .await
-        .context("inserting a task failed")?;
-    Ok(())
-}
-
-/// Writes every mutable column of `task`, but only if the stored row is still at
-/// `expected_version`. Returns false when someone else changed it first.
-pub async fn update<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
-    task: &Task,
-    expected_version: i64,
-) -> anyhow::Result<bool> {
-    let result = sqlx::query(
-        "UPDATE tasks SET title = $1, description = $2, status = $3, priority = $4, \
-         assignee = $5, due_date = $6, version = $7, updated_at = $8, deleted = $9, \
-         remote_id = $10, remote_version = $11, last_synced_at = $12, sync_status = $13, \
-         sync_error = $14, related_altimeter_task_id = $15, sync_base = $16, \
-         link_generation = $17 WHERE id = $18 AND version = $19",
-    )
-    .bind(&task.fields.title)
-    .bind(&task.fields.description)
-    .bind(task.fields.status.as_str())
-    .bind(task.fields.priority.as_str())
-    .bind(&task.fields.assignee)
-    .bind(due_text(&task.fields))
-    .bind(task.version)
-    .bind(encode_ts(&task.updated_at))
-    .bind(i64::from(task.deleted))
-    .bind(&task.remote_id)
-    .bind(task.remote_version)
-    .bind(task.last_synced_at.as_ref().map(encode_ts))
-    .bind(task.sync_status.as_str())
-    .bind(&task.sync_error)
-    .bind(&task.related_altimeter_task_id)
-    .bind(base_json(task)?)
-    .bind(task.link_generation)
-    .bind(task.id.to_string())
-    .bind(expected_version)
-    .execute(executor)
-    .await
-    .context("updating a task failed")?;
-    Ok(result.rows_affected() == 1)
+        .bind(task.link_generation))
 }
 
 /// Sets a task's sync status and error (not a change of its content, so no new

@@ -56,18 +56,9 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let delay = chrono::Duration::from_std(self.push_delay).unwrap_or_default();
-        let lane = task_id.to_string();
-        let item = NewItem {
-            lane: &lane,
-            direction: Direction::Push,
-            task_id: Some(task_id),
-            remote_id: None,
-            hint_version: None,
-            reason: "local_change",
-            due_at: now + delay,
-            slide_since: Some(now - delay * MAX_DEBOUNCE),
-        };
-        self.enqueue(conn, &item, now).await
+        let slide_since = Some(now - delay * MAX_DEBOUNCE);
+        self.queue_push(conn, task_id, "local_change", now + delay, slide_since, now)
+            .await
     }
 
     /// Queues a push due at `due`.
@@ -79,6 +70,18 @@ impl Outbox {
         due: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        self.queue_push(conn, task_id, reason, due, None, now).await
+    }
+
+    async fn queue_push(
+        &self,
+        conn: &mut AnyConnection,
+        task_id: Uuid,
+        reason: &str,
+        due_at: DateTime<Utc>,
+        slide_since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let lane = task_id.to_string();
         let item = NewItem {
             lane: &lane,
@@ -87,8 +90,8 @@ impl Outbox {
             remote_id: None,
             hint_version: None,
             reason,
-            due_at: due,
-            slide_since: None,
+            due_at,
+            slide_since,
         };
         self.enqueue(conn, &item, now).await
     }

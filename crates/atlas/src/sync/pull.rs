@@ -110,20 +110,12 @@ async fn import(engine: &Engine, item: &QueueItem, remote: &RemoteTask) -> Resul
     }
     let at = now();
     let task = Task {
-        id: Uuid::now_v7(),
-        fields: remote.fields.clone(),
-        version: 1,
-        created_at: at,
-        updated_at: at,
-        deleted: false,
         remote_id: Some(remote.id.clone()),
         remote_version: Some(remote.version),
         last_synced_at: Some(at),
         sync_status: SyncStatus::Synced,
-        sync_error: None,
-        related_altimeter_task_id: None,
         sync_base: Some(snapshot_of(remote)),
-        link_generation: 0,
+        ..Task::new(Uuid::now_v7(), remote.fields.clone(), at)
     };
     tasks::insert(&mut *tx, &task).await?;
     let origin = Origin {

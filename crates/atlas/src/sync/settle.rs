@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::brake;
 use super::engine::{Engine, ItemError};
 use super::merge::{self, ConflictKind, Decision, Side, Winner, differing_fields};
+use super::outbox::Outbox;
 use crate::db::now;
 use crate::model::{HistorySource, Snapshot, Task};
 use crate::store::conflicts::{self, Conflict, ConflictStatus};
@@ -101,26 +102,8 @@ pub async fn settle(
                     return engine.complete(tx, item, &[task.id]).await;
                 }
             }
-            let source = if change_remote {
-                HistorySource::Merge
-            } else {
-                HistorySource::Remote
-            };
-            apply(
-                &mut tx,
-                &task,
-                remote,
-                change_local.then_some(&result),
-                source,
-                at,
-            )
-            .await?;
-            if change_remote {
-                engine
-                    .outbox
-                    .push(&mut tx, task.id, "merge", at, at)
-                    .await?;
-            }
+            let changes = (change_local, change_remote);
+            converge(&mut tx, &engine.outbox, &task, remote, &result, changes, at).await?;
         }
         Decision::Hold { kind, fields } => {
             let draft = Draft {
@@ -153,29 +136,44 @@ pub async fn settle(
                 local_edit,
             };
             record_conflict(&mut tx, &task, remote, draft, at).await?;
-            let source = if change_remote {
-                HistorySource::Merge
-            } else {
-                HistorySource::Remote
-            };
-            apply(
-                &mut tx,
-                &task,
-                remote,
-                change_local.then_some(&result),
-                source,
-                at,
-            )
-            .await?;
-            if change_remote {
-                engine
-                    .outbox
-                    .push(&mut tx, task.id, "merge", at, at)
-                    .await?;
-            }
+            let changes = (change_local, change_remote);
+            converge(&mut tx, &engine.outbox, &task, remote, &result, changes, at).await?;
         }
     }
     engine.complete(tx, item, &[task.id]).await
+}
+
+/// Brings both sides to `result`: the remote state becomes the base, the task
+/// becomes `result` if it differs (`changes.0`), and if Altimeter differs too
+/// (`changes.1`) its version is kept in the history and a push is queued.
+async fn converge(
+    conn: &mut AnyConnection,
+    outbox: &Outbox,
+    task: &Task,
+    remote: &RemoteTask,
+    result: &Snapshot,
+    (change_local, change_remote): (bool, bool),
+    at: DateTime<Utc>,
+) -> Result<(), ItemError> {
+    let source = if change_remote {
+        hold_remote_version(&mut *conn, task, remote).await?;
+        HistorySource::Merge
+    } else {
+        HistorySource::Remote
+    };
+    apply(
+        &mut *conn,
+        task,
+        remote,
+        change_local.then_some(result),
+        source,
+        at,
+    )
+    .await?;
+    if change_remote {
+        outbox.push(conn, task.id, "merge", at, at).await?;
+    }
+    Ok(())
 }
 
 /// Links `task` to `remote` (whose state becomes the base) and, when given,
@@ -261,7 +259,9 @@ async fn record_conflict(
         created_at: at,
     };
     conflicts::insert(&mut *conn, &conflict).await?;
-    hold_remote_version(conn, task, remote).await?;
+    if winner.is_none() {
+        hold_remote_version(conn, task, remote).await?;
+    }
     let kind_label = if winner.is_some() {
         "auto_resolved"
     } else {

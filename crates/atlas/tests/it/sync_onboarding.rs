@@ -212,22 +212,8 @@ async fn linked(db: &Db) -> i64 {
 /// A task from before the outbox existed: no queue item, never linked.
 async fn insert_unqueued_task(db: &Db) -> uuid::Uuid {
     let at = atlas::db::now();
-    let task = atlas::model::Task {
-        id: uuid::Uuid::now_v7(),
-        fields: TaskFields::titled("Never synced"),
-        version: 1,
-        created_at: at,
-        updated_at: at,
-        deleted: false,
-        remote_id: None,
-        remote_version: None,
-        last_synced_at: None,
-        sync_status: atlas::model::SyncStatus::Pending,
-        sync_error: None,
-        related_altimeter_task_id: None,
-        sync_base: None,
-        link_generation: 0,
-    };
+    let task =
+        atlas::model::Task::new(uuid::Uuid::now_v7(), TaskFields::titled("Never synced"), at);
     atlas::store::tasks::insert(db.pool(), &task).await.unwrap();
     task.id
 }

@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use crate::db::{Backend, decode_opt_ts, decode_ts, encode_ts};
 
+mod reads;
+pub use reads::{Depth, depth, failed, for_task, next_due, oldest_pending};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -401,83 +404,4 @@ pub async fn retry_failed(
         .chain(retried)
         .filter_map(|(id,)| id.and_then(|id| Uuid::parse_str(&id).ok()))
         .collect())
-}
-
-/// How many items are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Depth {
-    pub pending: i64,
-    pub in_flight: i64,
-    pub failed: i64,
-}
-
-pub async fn depth<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyhow::Result<Depth> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM sync_queue GROUP BY status")
-            .fetch_all(executor)
-            .await
-            .context("counting sync items failed")?;
-    let mut depth = Depth::default();
-    for (status, n) in rows {
-        match status.as_str() {
-            "pending" => depth.pending = n,
-            "in_flight" => depth.in_flight = n,
-            _ => depth.failed = n,
-        }
-    }
-    Ok(depth)
-}
-
-/// When the oldest pending item was first queued.
-pub async fn oldest_pending<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let row: (Option<String>,) =
-        sqlx::query_as("SELECT MIN(created_at) FROM sync_queue WHERE status = 'pending'")
-            .fetch_one(executor)
-            .await
-            .context("reading the oldest sync item failed")?;
-    decode_opt_ts(row.0.as_deref())
-}
-
-/// When the next pending item falls due.
-pub async fn next_due<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let row: (Option<String>,) =
-        sqlx::query_as("SELECT MIN(next_attempt_at) FROM sync_queue WHERE status = 'pending'")
-            .fetch_one(executor)
-            .await
-            .context("reading the next due sync item failed")?;
-    decode_opt_ts(row.0.as_deref())
-}
-
-/// Failed items, newest first.
-pub async fn failed<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
-    limit: i64,
-) -> anyhow::Result<Vec<QueueItem>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM sync_queue WHERE status = 'failed' ORDER BY updated_at DESC, id DESC LIMIT $1"
-    );
-    let rows = sqlx::query_as::<_, ItemRow>(&sql)
-        .bind(limit)
-        .fetch_all(executor)
-        .await
-        .context("listing failed sync items failed")?;
-    into_items(rows)
-}
-
-/// What the queue holds for one task, in the order a status is derived from it.
-pub async fn for_task<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
-    task_id: Uuid,
-) -> anyhow::Result<Vec<QueueItem>> {
-    let sql = format!("SELECT {COLUMNS} FROM sync_queue WHERE task_id = $1 ORDER BY id");
-    let rows = sqlx::query_as::<_, ItemRow>(&sql)
-        .bind(task_id.to_string())
-        .fetch_all(executor)
-        .await
-        .context("reading a task's sync items failed")?;
-    into_items(rows)
 }
