@@ -40,6 +40,8 @@ pub enum SyncCommand {
     RetryFailed,
     /// List failed items with their errors.
     Failed,
+    /// List the remote deletes held by the delete brake.
+    Held,
     /// Link tasks that carry a legacy related_altimeter_task_id, and queue tasks never linked.
     Backfill {
         /// Verify and report what would happen; change nothing.
@@ -57,12 +59,27 @@ pub enum SyncCommand {
     DiscardDeletes,
 }
 
+impl SyncCommand {
+    fn changes_state(&self) -> bool {
+        !matches!(
+            self,
+            SyncCommand::Status { .. } | SyncCommand::Failed | SyncCommand::Held
+        ) && !matches!(self, SyncCommand::Backfill { dry_run: true, .. })
+    }
+}
+
 pub async fn run(database: &DatabaseArgs, command: SyncCommand) -> anyhow::Result<()> {
     let db = open_db(database).await?;
     let outbox = outbox(&db);
+    if command.changes_state() {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        tracing::info!(actor = %user, command = ?command, "sync operation from the command line");
+    }
     match command {
         SyncCommand::Status { json } => {
-            let report = status::report(&db, true).await?;
+            // What this shell's environment says; a server reports its own view.
+            let configured = std::env::var_os("ALTIMETER_API_URL").is_some();
+            let report = status::report(&db, configured).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -98,6 +115,18 @@ pub async fn run(database: &DatabaseArgs, command: SyncCommand) -> anyhow::Resul
                     "{}\t{}\t{subject}\t{error}",
                     item.id,
                     item.direction.as_str()
+                );
+            }
+        }
+        SyncCommand::Held => {
+            for held in crate::store::remote_deletes::held(db.pool()).await? {
+                println!(
+                    "{}\ttask {}\t{} v{}\t{}",
+                    held.id,
+                    held.task_id,
+                    held.remote_id,
+                    held.remote_version,
+                    held.detected_at.to_rfc3339()
                 );
             }
         }
@@ -201,6 +230,13 @@ async fn run_backfill(
     println!("  missing in Altimeter: {}", report.missing);
     for id in &report.missing_ids {
         println!("    {id}");
+    }
+    println!(
+        "  already linked to another Atlas task (duplicates): {}",
+        report.duplicates
+    );
+    for (task, other) in &report.duplicate_ids {
+        println!("    {task} duplicates {other}");
     }
     println!("  could not check (run again): {}", report.failed);
     if !dry_run {

@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/sync-status", get(sync_status))
         .route("/admin/sync/failed", get(failed))
+        .route("/admin/sync/held-deletes", get(held_deletes))
         .route("/admin/sync/pause", post(pause))
         .route("/admin/sync/resume", post(resume))
         .route("/admin/sync/drain", post(drain))
@@ -42,6 +43,12 @@ async fn failed(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
     caller.require(Role::Viewer)?;
     let items: Vec<QueueItem> = queue::failed(state.db.pool(), 500).await?;
     Ok(Json(json!({"data": items, "next_cursor": null})))
+}
+
+async fn held_deletes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let held = crate::store::remote_deletes::held(state.db.pool()).await?;
+    Ok(Json(json!({"data": held, "next_cursor": null})))
 }
 
 fn acted(caller: &Caller, action: &str) {

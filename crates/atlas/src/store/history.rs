@@ -124,3 +124,21 @@ pub async fn last_local_edit<'c, E: Executor<'c, Database = Any>>(
     .context("reading a task's last local edit failed")?;
     crate::db::decode_opt_ts(row.0.as_deref())
 }
+
+/// The earliest version of a task that came from `source` (e.g. its import).
+pub async fn first_of_source<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    task_id: Uuid,
+    source: HistorySource,
+) -> anyhow::Result<Option<Snapshot>> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT snapshot FROM task_history WHERE task_id = $1 AND source = $2 ORDER BY id LIMIT 1",
+    )
+    .bind(task_id.to_string())
+    .bind(source.as_str())
+    .fetch_optional(executor)
+    .await
+    .context("reading a task's history failed")?;
+    row.map(|(json,)| serde_json::from_str(&json).context("stored snapshot is not JSON"))
+        .transpose()
+}

@@ -38,8 +38,9 @@ pub fn evaluate(report: &SyncReport, queue_threshold: i64) -> Vec<Alert> {
             "sync_failed",
             "critical",
             format!(
-                "{} sync item(s) failed and will not be retried by themselves; see /admin, \
-                 fix the cause, then run `atlas sync retry-failed`",
+                "{} sync item(s) failed and will not be retried by themselves; see \
+                 `atlas sync failed` (or GET /admin/sync/failed), fix the cause, then run \
+                 `atlas sync retry-failed`",
                 report.queue.failed
             ),
         );
@@ -59,7 +60,7 @@ pub fn evaluate(report: &SyncReport, queue_threshold: i64) -> Vec<Alert> {
     {
         raise(
             "sync_stalled",
-            "warning",
+            "critical",
             format!(
                 "the oldest pending change has waited {} s to sync",
                 report.oldest_pending_age_s.unwrap_or(0)
@@ -69,7 +70,7 @@ pub fn evaluate(report: &SyncReport, queue_threshold: i64) -> Vec<Alert> {
     if report.delete_brake_engaged {
         raise(
             "delete_brake",
-            "critical",
+            "warning",
             format!(
                 "a burst of deletes in Altimeter was held ({} task(s)); review, then run \
                  `atlas sync release-deletes` or `atlas sync discard-deletes`",
@@ -82,7 +83,7 @@ pub fn evaluate(report: &SyncReport, queue_threshold: i64) -> Vec<Alert> {
             "altimeter_errors",
             "warning",
             format!(
-                "{:.0}% of sync items failed in the last 5 minutes",
+                "{:.0}% of the sync items finished in the last 5 minutes failed or were retried",
                 report.error_rate_5m * 100.0
             ),
         );

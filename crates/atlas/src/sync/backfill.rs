@@ -35,10 +35,15 @@ pub struct Report {
     pub missing: u64,
     /// Could not be checked this run (Altimeter unreachable...); run again.
     pub failed: u64,
+    /// The remote task is already linked to another Atlas task (for example one
+    /// reconciliation imported before the legacy export was loaded).
+    pub duplicates: u64,
     /// Tasks never linked, queued for their first push.
     pub queued_pushes: u64,
     /// Up to 20 tasks whose legacy link points nowhere.
     pub missing_ids: Vec<Uuid>,
+    /// Up to 20 `(legacy task, task already linked)` pairs.
+    pub duplicate_ids: Vec<(Uuid, Uuid)>,
 }
 
 #[derive(FromRow)]
@@ -50,6 +55,7 @@ struct Candidate {
 enum Step {
     Linked { conflict: bool },
     Missing(Uuid),
+    Duplicate(Uuid, Uuid),
     Failed,
 }
 
@@ -111,6 +117,12 @@ fn tally(report: &mut Report, step: Step) {
                 report.missing_ids.push(id);
             }
         }
+        Step::Duplicate(task, other) => {
+            report.duplicates += 1;
+            if report.duplicate_ids.len() < 20 {
+                report.duplicate_ids.push((task, other));
+            }
+        }
         Step::Failed => report.failed += 1,
     }
 }
@@ -132,6 +144,11 @@ async fn link_one(engine: &Engine, candidate: Candidate, dry_run: bool) -> Step 
             return Step::Failed;
         }
     };
+    if let Ok(Some(other)) =
+        crate::store::tasks::find_by_remote_id(engine.db.pool(), &remote.id).await
+    {
+        return Step::Duplicate(task_id, other.id);
+    }
     if dry_run {
         return Step::Linked { conflict: false };
     }
@@ -142,6 +159,7 @@ async fn link_one(engine: &Engine, candidate: Candidate, dry_run: bool) -> Step 
                 conflict: matches!(open, Ok(Some(_))),
             }
         }
+        Err(ItemError::AlreadyLinked { other, .. }) => Step::Duplicate(task_id, other),
         Err(ItemError::Stale) => Step::Failed,
         Err(e) => {
             tracing::warn!(%task_id, error = %e, "backfill could not link a task");

@@ -40,6 +40,12 @@ pub enum ItemError {
     Stale,
     #[error("waiting {0:?} for a related change to land")]
     Defer(Duration),
+    /// The Altimeter task is already linked to another Atlas task.
+    #[error(
+        "Altimeter task {remote_id} is already linked to Atlas task {other}: the two are \
+         duplicates; keep one (delete the other in Atlas)"
+    )]
+    AlreadyLinked { remote_id: String, other: Uuid },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

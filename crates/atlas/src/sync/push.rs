@@ -33,7 +33,10 @@ pub async fn run(engine: &Engine, item: &QueueItem) -> Result<(), ItemError> {
     }
     match task.remote_id.clone() {
         None if task.deleted => engine.complete_unchanged(item).await,
-        None => create(engine, item, &task).await,
+        None => match task.related_altimeter_task_id.clone() {
+            Some(related) => link_legacy(engine, item, &task, &related).await,
+            None => create(engine, item, &task).await,
+        },
         Some(remote_id) if task.deleted => delete(engine, item, &task, &remote_id).await,
         Some(remote_id) => update(engine, item, &task, &remote_id).await,
     }
@@ -44,6 +47,25 @@ pub fn idempotency_key(task: &Task) -> String {
     match task.link_generation {
         0 => format!("atlas-task-{}", task.id),
         n => format!("atlas-task-{}-{n}", task.id),
+    }
+}
+
+/// A task imported with a legacy link to an Altimeter task is linked to it (and
+/// merged with it), not created a second time; only a link to a task Altimeter
+/// does not have leads to a create.
+async fn link_legacy(
+    engine: &Engine,
+    item: &QueueItem,
+    task: &Task,
+    related: &str,
+) -> Result<(), ItemError> {
+    match engine.client.get(related).await {
+        Ok(remote) => settle(engine, Some(item), task.id, &remote).await,
+        Err(ClientError::Gone(Some(tombstone))) => {
+            settle(engine, Some(item), task.id, &tombstone).await
+        }
+        Err(ClientError::NotFound | ClientError::Gone(None)) => create(engine, item, task).await,
+        Err(e) => Err(e.into()),
     }
 }
 

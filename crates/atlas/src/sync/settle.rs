@@ -52,6 +52,14 @@ pub async fn settle(
         .await?
         .ok_or(ItemError::Stale)?;
     let linked_here = task.remote_id.as_deref() == Some(remote.id.as_str());
+    if task.remote_id.is_none() {
+        if let Some(other) = tasks::find_by_remote_id(&mut *tx, &remote.id).await? {
+            return Err(ItemError::AlreadyLinked {
+                remote_id: remote.id.clone(),
+                other: other.id,
+            });
+        }
+    }
     if linked_here && remote.version <= task.remote_version.unwrap_or(i64::MIN) {
         // Our own write coming back, or an older version than we hold.
         return engine.complete(tx, item, &[task.id]).await;
@@ -66,8 +74,12 @@ pub async fn settle(
         .await?
         .unwrap_or(task.updated_at);
     let local = task.snapshot();
+    let base = match &task.sync_base {
+        Some(base) => Some(base.clone()),
+        None => legacy_base(&mut tx, &task, &remote_snapshot).await?,
+    };
     let decision = merge::decide(
-        task.sync_base.as_ref(),
+        base.as_ref(),
         Side {
             snapshot: &local,
             edited_at: local_edit,
@@ -141,6 +153,23 @@ pub async fn settle(
         }
     }
     engine.complete(tx, item, &[task.id]).await
+}
+
+/// The base of a task linked for the first time through its legacy
+/// `related_altimeter_task_id`: the version it was imported with, if Altimeter
+/// holds exactly that — then the two agreed when it was imported, and whatever
+/// changed since on one side is that side's change. Otherwise nothing is known,
+/// and every difference is a conflict for the window rule to weigh.
+async fn legacy_base(
+    conn: &mut AnyConnection,
+    task: &Task,
+    remote: &Snapshot,
+) -> Result<Option<Snapshot>, ItemError> {
+    if task.related_altimeter_task_id.is_none() {
+        return Ok(None);
+    }
+    let imported = history::first_of_source(conn, task.id, HistorySource::Import).await?;
+    Ok(imported.filter(|snapshot| snapshot == remote))
 }
 
 /// Brings both sides to `result`: the remote state becomes the base, the task

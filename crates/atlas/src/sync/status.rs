@@ -74,4 +74,5 @@ pub fn record_gauges(report: &SyncReport) {
         .set(report.oldest_pending_age_s.unwrap_or(0) as f64);
     metrics::gauge!("atlas_sync_conflicts_unresolved").set(report.conflicts_unresolved as f64);
     metrics::gauge!("atlas_sync_deletes_held").set(report.deletes_held as f64);
+    metrics::gauge!("atlas_sync_paused").set(f64::from(u8::from(report.paused || report.draining)));
 }

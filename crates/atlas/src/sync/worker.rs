@@ -47,6 +47,9 @@ impl Worker {
         if sync_state::flag(pool, sync_state::PAUSED).await?
             || sync_state::flag(pool, sync_state::DRAINING).await?
         {
+            // Claim nothing, but a dead worker's items still go back in line, so a
+            // drain does not wait on a lease nobody will release.
+            self.reclaim().await?;
             return Ok(Outcome::Paused);
         }
         let items = self.claim().await?;
@@ -89,6 +92,13 @@ impl Worker {
 
     /// Puts expired leases back in line and leases a batch of due items, in one
     /// write transaction; then marks their tasks `syncing` (or back to pending).
+    async fn reclaim(&self) -> anyhow::Result<()> {
+        let mut tx = self.engine.db.begin_write().await?;
+        let touched = queue::reclaim_expired(&mut tx, now()).await?;
+        tx.commit().await?;
+        task_status::refresh_each(&self.engine.db, &touched).await
+    }
+
     async fn claim(&self) -> anyhow::Result<Vec<QueueItem>> {
         let db = &self.engine.db;
         let at = now();
@@ -277,12 +287,22 @@ fn describe(error: &ItemError, retry: Option<(u32, u32, Duration)>) -> String {
             format!("Altimeter refused Atlas's credentials ({message}); check ALTIMETER_API_KEY")
         }
         ItemError::Remote(ClientError::Permanent {
+            status: 422,
+            code,
+            message,
+        }) => {
+            format!(
+                "Altimeter refused the task's data (422 {code}): {message}; edit the task to fix it"
+            )
+        }
+        ItemError::Remote(ClientError::Permanent {
             status,
             code,
             message,
         }) => {
             format!(
-                "Altimeter refused the change ({status} {code}): {message}; edit the task to fix it"
+                "Altimeter refused the request ({status} {code}): {message}; an operator must check \
+                 the Altimeter settings (see the runbook: sync items failed)"
             )
         }
         other => other.to_string(),

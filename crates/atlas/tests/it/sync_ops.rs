@@ -8,7 +8,9 @@ use crate::sync_harness::{Synced, spawn_synced};
 
 on_both_backends!(
     a_burst_of_remote_deletes_is_held_until_released,
-    pausing_stops_pushes_and_resume_sends_them
+    pausing_stops_pushes_and_resume_sends_them,
+    a_drain_is_not_held_up_by_a_dead_workers_lease,
+    editing_a_legacy_task_links_it_instead_of_creating_a_twin,
 );
 
 /// How many of these tasks are deleted in Atlas.
@@ -176,4 +178,126 @@ async fn several_workers_on_one_postgres_create_each_task_once() {
     external.dedup();
     assert_eq!((remote.len(), external.len()), (100, 100));
     assert_eq!(s.calls("POST /tasks"), 100);
+}
+
+async fn a_drain_is_not_held_up_by_a_dead_workers_lease(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let (id, _) = s.create_synced("Hoist inspection").await;
+    s.wait_idle().await;
+    assert_eq!(
+        s.app
+            .post("/admin/sync/drain", &s.app.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // An item left in flight by a worker that died, its lease already over.
+    sqlx::query(
+        "INSERT INTO sync_queue (lane, direction, task_id, status, attempts, next_attempt_at, \
+         lease_owner, lease_expires_at, reason, created_at, updated_at) \
+         VALUES ($1, 'push', $1, 'in_flight', 1, $2, 'dead-worker', $2, 'test', $2, $2)",
+    )
+    .bind(&id)
+    .bind(atlas::db::encode_ts(
+        &(atlas::db::now() - chrono::Duration::seconds(5)),
+    ))
+    .execute(s.app.db.pool())
+    .await
+    .unwrap();
+    wait_until(20, "the drain to finish", || async {
+        let v: Value = s
+            .app
+            .post("/admin/sync/drain", &s.app.admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["drained"] == true
+    })
+    .await;
+    let report: Value = s
+        .app
+        .get("/admin/sync-status", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        report["queue"]["pending"], 1,
+        "the dead worker's item waits in line"
+    );
+    assert_eq!(
+        s.app
+            .post("/admin/sync/resume", &s.app.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.wait_idle().await;
+    s.wait_status(&id, "synced").await;
+}
+
+async fn editing_a_legacy_task_links_it_instead_of_creating_a_twin(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let remote = s.create_remote("Legacy: order formwork");
+    let outbox = atlas::sync::outbox::Outbox::new(s.app.db.backend(), std::time::Duration::ZERO);
+    let line = serde_json::json!({"title": "Legacy: order formwork", "related_altimeter_task_id": remote.id}).to_string();
+    let dir = std::env::temp_dir().join(format!("atlas-legacy-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("legacy.jsonl"), line).unwrap();
+    atlas::import::import_file(&s.app.db, &outbox, &dir.join("legacy.jsonl"), "test")
+        .await
+        .unwrap();
+    let list: Value = s
+        .app
+        .get("/api/tasks", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["related_altimeter_task_id"] == remote.id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patch = serde_json::json!({"assignee": "Ana"});
+    assert_eq!(
+        s.app
+            .patch(&format!("/api/tasks/{id}"), &s.app.editor)
+            .json(&patch)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    wait_until(20, "the legacy task linked and pushed", || async {
+        let task = s.task(&id).await;
+        task["remote_id"] == remote.id.as_str() && task["sync_status"] == "synced"
+    })
+    .await;
+    assert_eq!(
+        s.calls("POST /tasks"),
+        0,
+        "no twin was created in Altimeter"
+    );
+    assert_eq!(s.remote(&remote.id).fields.assignee.as_deref(), Some("Ana"));
 }
