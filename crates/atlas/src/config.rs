@@ -161,6 +161,7 @@ impl SyncArgs {
             push_delay: self.push_delay,
             concurrency: self.sync_concurrency,
             lease: self.sync_lease,
+            alert_interval: Duration::from_secs(15),
             brake: BrakeConfig::default(),
         })
     }
@@ -202,6 +203,8 @@ pub struct SyncConfig {
     pub push_delay: Duration,
     pub concurrency: usize,
     pub lease: Duration,
+    /// How often alerts are evaluated (and sent).
+    pub alert_interval: Duration,
     pub brake: BrakeConfig,
 }
 
@@ -220,6 +223,7 @@ impl SyncConfig {
             push_delay: Duration::from_millis(300),
             concurrency: 8,
             lease: Duration::from_secs(60),
+            alert_interval: Duration::from_secs(15),
             brake: BrakeConfig::default(),
         }
     }

@@ -13,7 +13,6 @@ use crate::db::now;
 use crate::store::{outcomes, sync_state, webhook_events};
 
 const TICK: Duration = Duration::from_secs(2);
-const ALERT_EVERY: Duration = Duration::from_secs(15);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Set to ask for a reconciliation pass now (`atlas sync trigger`).
 pub const RECONCILE_REQUESTED: &str = "reconcile_requested";
@@ -32,7 +31,7 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
                 "reconciliation with Altimeter failed"
             );
         }
-        if is_due(last_alerts, ALERT_EVERY) {
+        if is_due(last_alerts, engine.config.alert_interval) {
             last_alerts = Some(now());
             if let Err(e) = check_alerts(&engine, &http).await {
                 tracing::warn!(error = format!("{e:#}"), "alert evaluation failed");
@@ -45,7 +44,7 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(TICK) => {}
+            () = tokio::time::sleep(TICK.min(engine.config.alert_interval)) => {}
             () = shutdown.cancelled() => {}
         }
     }
@@ -94,7 +93,7 @@ async fn check_alerts(engine: &Engine, http: &reqwest::Client) -> anyhow::Result
         &mut conn,
         ALERT_LEASE,
         &engine.owner,
-        lease_until(ALERT_EVERY * 2),
+        lease_until(engine.config.alert_interval * 2),
         now(),
     )
     .await?

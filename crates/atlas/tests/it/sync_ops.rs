@@ -301,3 +301,104 @@ async fn editing_a_legacy_task_links_it_instead_of_creating_a_twin(backend: Back
     );
     assert_eq!(s.remote(&remote.id).fields.assignee.as_deref(), Some("Ana"));
 }
+
+/// A receiver for Atlas's alert webhook: every JSON body it is sent.
+async fn alert_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/alerts",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_item_raises_an_alert_that_resolves_once_fixed() {
+    let (url, received) = alert_receiver().await;
+    let Some(s) = spawn_synced(Backend::Sqlite, |c| {
+        c.alert_webhook_url = Some(url);
+        c.alert_interval = std::time::Duration::from_millis(200);
+    })
+    .await
+    else {
+        return;
+    };
+    s.faults(altimeter_sim::Faults {
+        outage: true,
+        ..Default::default()
+    });
+    let task = s
+        .app
+        .create_task(serde_json::json!({"title": "Order rebar"}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    s.wait_status(&id, "error").await;
+    let sent = |status: &'static str| {
+        let received = received.clone();
+        move || {
+            let received = received.clone();
+            async move {
+                received
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["alert"] == "sync_failed" && a["status"] == status)
+            }
+        }
+    };
+    wait_until(20, "the sync_failed alert to be sent", sent("firing")).await;
+    let report: Value = s
+        .app
+        .get("/admin/sync-status", &s.app.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        report["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["key"] == "sync_failed")
+    );
+    let firing = received
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|a| a["alert"] == "sync_failed")
+        .cloned()
+        .unwrap();
+    assert_eq!(firing["severity"], "critical");
+    assert!(
+        firing["text"].as_str().unwrap().contains("retry-failed"),
+        "{firing}"
+    );
+
+    s.faults(altimeter_sim::Faults::default());
+    s.app
+        .post("/admin/sync/retry-failed", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    s.wait_status(&id, "synced").await;
+    wait_until(20, "the alert to be resolved", sent("resolved")).await;
+    let count = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a["alert"] == "sync_failed")
+        .count();
+    assert_eq!(count, 2, "sent once when it started and once when it ended");
+}

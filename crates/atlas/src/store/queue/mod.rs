@@ -174,6 +174,24 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// The claim statement; binds owner, lease end, now and limit. Public so the
+/// benchmark can show its plan.
+pub fn claim_sql(backend: Backend) -> String {
+    let skip_locked = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "UPDATE sync_queue SET status = 'in_flight', lease_owner = $1, lease_expires_at = $2, \
+         attempts = attempts + 1, updated_at = $3 \
+         WHERE id IN (SELECT q.id FROM sync_queue q \
+           WHERE q.status = 'pending' AND q.next_attempt_at <= $3 \
+             AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.lane = q.lane AND f.status = 'in_flight') \
+           ORDER BY q.next_attempt_at, q.id LIMIT $4 {skip_locked}) \
+         RETURNING {COLUMNS}"
+    )
+}
+
 /// Leases up to `limit` due items whose lane has nothing in flight.
 pub async fn claim(
     conn: &mut AnyConnection,
@@ -183,20 +201,7 @@ pub async fn claim(
     now: DateTime<Utc>,
     limit: i64,
 ) -> anyhow::Result<Vec<QueueItem>> {
-    let skip_locked = match backend {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE sync_queue SET status = 'in_flight', lease_owner = $1, lease_expires_at = $2, \
-         attempts = attempts + 1, updated_at = $3 \
-         WHERE id IN (SELECT q.id FROM sync_queue q \
-           WHERE q.status = 'pending' AND q.next_attempt_at <= $3 \
-             AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.lane = q.lane AND f.status = 'in_flight') \
-           ORDER BY q.next_attempt_at, q.id LIMIT $4 {skip_locked}) \
-         RETURNING {COLUMNS}"
-    );
-    let rows = sqlx::query_as::<_, ItemRow>(&sql)
+    let rows = sqlx::query_as::<_, ItemRow>(&claim_sql(backend))
         .bind(owner)
         .bind(encode_ts(&lease_until))
         .bind(encode_ts(&now))

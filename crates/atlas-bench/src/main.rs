@@ -1,0 +1,73 @@
+//! `atlas-bench`: measures what Atlas promises, on this machine, and prints the
+//! numbers. `queue` fills the sync queue (a million rows by default), shows the
+//! claim's query plan and times claims and enqueues; `sync` runs Atlas against an
+//! embedded `altimeter-sim` over HTTP and times changes crossing both ways;
+//! `backfill` links thousands of legacy tasks. Wall-clock goals live here, never
+//! in the tests.
+
+mod backfill;
+mod queue;
+mod stats;
+mod sync;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "atlas-bench",
+    about = "Benchmarks for Atlas (see docs/PERFORMANCE.md)"
+)]
+struct Cli {
+    /// Database to run against: a new temporary SQLite file unless given. A
+    /// PostgreSQL URL should name an empty database made for the run.
+    #[arg(long, env = "BENCH_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fill the sync queue, show the claim's plan, time claims and enqueues.
+    Queue {
+        /// Rows in the queue.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: i64,
+    },
+    /// End to end against an embedded altimeter-sim: creates, edits both ways.
+    Sync {
+        /// Tasks to create in Atlas.
+        #[arg(long, default_value_t = 1_000)]
+        tasks: usize,
+        /// Requests sent to Atlas at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// Link legacy tasks to a pre-filled simulator.
+    Backfill {
+        /// Legacy tasks (and their remote twins).
+        #[arg(long, default_value_t = 5_000)]
+        tasks: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let url = match cli.database_url {
+        Some(url) => url,
+        None => temporary_sqlite()?,
+    };
+    println!("database: {}", atlas::db::redact(&url));
+    match cli.command {
+        Command::Queue { rows } => queue::run(&url, rows).await,
+        Command::Sync { tasks, concurrency } => sync::run(&url, tasks, concurrency).await,
+        Command::Backfill { tasks } => backfill::run(&url, tasks).await,
+    }
+}
+
+fn temporary_sqlite() -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("atlas-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(format!("sqlite://{}/bench.db", dir.display()))
+}
