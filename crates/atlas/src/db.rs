@@ -25,6 +25,18 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// What a `SELECT` appends to lock the rows it reads until the transaction
+    /// ends: `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose write
+    /// transactions already hold the database's write lock.
+    pub fn lock_clause(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,

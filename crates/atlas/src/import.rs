@@ -138,11 +138,11 @@ fn csv_rows(text: &str) -> anyhow::Result<Vec<Numbered>> {
     Ok(reader
         .records()
         .map(|record| {
-            let line = record
-                .as_ref()
-                .ok()
-                .and_then(|r| r.position())
-                .map_or(0, |p| p.line());
+            let position = match &record {
+                Ok(r) => r.position(),
+                Err(e) => e.position(),
+            };
+            let line = position.map_or(0, csv::Position::line);
             let row = record.map_err(|e| e.to_string()).and_then(|r| {
                 let object: serde_json::Map<String, serde_json::Value> = headers
                     .iter()

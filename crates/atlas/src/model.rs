@@ -63,6 +63,10 @@ pub struct Task {
     /// call gets a fresh idempotency key.
     #[serde(skip)]
     pub link_generation: i64,
+    /// When Atlas first sent this task's create to Altimeter (set before the
+    /// call), so a create whose answer was lost can be found again.
+    #[serde(skip)]
+    pub create_attempted_at: Option<DateTime<Utc>>,
 }
 
 /// The content of one version of a task: its fields and whether it is deleted.
@@ -92,6 +96,7 @@ impl Task {
             related_altimeter_task_id: None,
             sync_base: None,
             link_generation: 0,
+            create_attempted_at: None,
         }
     }
 

@@ -1,9 +1,11 @@
 -- The sync engine: the outbox queue, conflicts, received webhooks, remote
 -- deletes (for the delete brake), item outcomes (for rates), alerts and shared
--- flags; plus each task's base (the version both sides last agreed on).
+-- flags; plus each task's base (the version both sides last agreed on) and when
+-- its first create was sent (so a lost answer can be found again).
 
 ALTER TABLE tasks ADD COLUMN sync_base TEXT;
 ALTER TABLE tasks ADD COLUMN link_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN create_attempted_at TEXT;
 CREATE INDEX tasks_related_idx ON tasks (related_altimeter_task_id);
 
 CREATE TABLE sync_queue (

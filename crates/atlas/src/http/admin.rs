@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_json, read_body};
-use crate::auth::{Caller, Role};
+use super::extract::{Admin, Viewer, parse_json, read_body};
+use crate::auth::Caller;
 use crate::store::queue::{self, QueueItem};
 use crate::sync::{ops, status};
 
@@ -31,22 +31,19 @@ pub fn router() -> Router<AppState> {
 
 async fn sync_status(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Viewer,
 ) -> ApiResult<Json<status::SyncReport>> {
-    caller.require(Role::Viewer)?;
     let report = status::report(&state.db, state.sync.altimeter.is_some()).await?;
     status::record_gauges(&report);
     Ok(Json(report))
 }
 
-async fn failed(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Viewer)?;
+async fn failed(State(state): State<AppState>, _: Viewer) -> ApiResult<Json<Value>> {
     let items: Vec<QueueItem> = queue::failed(state.db.pool(), 500).await?;
     Ok(Json(json!({"data": items, "next_cursor": null})))
 }
 
-async fn held_deletes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Viewer)?;
+async fn held_deletes(State(state): State<AppState>, _: Viewer) -> ApiResult<Json<Value>> {
     let held = crate::store::remote_deletes::held(state.db.pool()).await?;
     Ok(Json(json!({"data": held, "next_cursor": null})))
 }
@@ -55,22 +52,19 @@ fn acted(caller: &Caller, action: &str) {
     tracing::info!(actor = %caller.name, action, "sync operation");
 }
 
-async fn pause(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Admin)?;
+async fn pause(State(state): State<AppState>, Admin(caller): Admin) -> ApiResult<Json<Value>> {
     ops::pause(&state.db).await?;
     acted(&caller, "pause");
     Ok(Json(json!({"paused": true})))
 }
 
-async fn resume(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Admin)?;
+async fn resume(State(state): State<AppState>, Admin(caller): Admin) -> ApiResult<Json<Value>> {
     ops::resume(&state.db, &state.outbox).await?;
     acted(&caller, "resume");
     Ok(Json(json!({"paused": false, "draining": false})))
 }
 
-async fn drain(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Admin)?;
+async fn drain(State(state): State<AppState>, Admin(caller): Admin) -> ApiResult<Json<Value>> {
     let in_flight = ops::drain(&state.db).await?;
     acted(&caller, "drain");
     Ok(Json(
@@ -87,10 +81,9 @@ struct TriggerBody {
 /// Re-syncs one task (`{"task_id": "..."}`) or, with no body, everything.
 async fn trigger(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     body: Body,
 ) -> ApiResult<Json<ops::Triggered>> {
-    caller.require(Role::Admin)?;
     let bytes = read_body(body).await?;
     let task_id = if bytes.iter().all(u8::is_ascii_whitespace) {
         None
@@ -110,22 +103,28 @@ async fn trigger(
     Ok(Json(triggered))
 }
 
-async fn retry_failed(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Admin)?;
+async fn retry_failed(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+) -> ApiResult<Json<Value>> {
     let tasks = ops::retry_failed(&state.db, &state.outbox).await?;
     acted(&caller, "retry-failed");
     Ok(Json(json!({"retried_tasks": tasks})))
 }
 
-async fn release_deletes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Admin)?;
+async fn release_deletes(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+) -> ApiResult<Json<Value>> {
     let n = ops::release_deletes(&state.db, &state.outbox).await?;
     acted(&caller, "release-deletes");
     Ok(Json(json!({"released": n})))
 }
 
-async fn discard_deletes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Role::Admin)?;
+async fn discard_deletes(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+) -> ApiResult<Json<Value>> {
     let n = ops::discard_deletes(&state.db, &state.outbox).await?;
     acted(&caller, "discard-deletes");
     Ok(Json(json!({"discarded": n})))

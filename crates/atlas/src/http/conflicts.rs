@@ -10,13 +10,12 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, Editor, Viewer};
 use super::pages::{page_limit, paginate};
-use crate::auth::{Caller, Role};
-use crate::model::{Snapshot, Task};
+use crate::model::Task;
 use crate::store::conflicts::{self, Conflict, ConflictStatus};
 use crate::store::tasks;
-use crate::sync::merge::{Field, differing_fields};
+use crate::sync::merge::{Field, merge_fields};
 use crate::sync::resolve::{self, ResolveError, ResolveRequest};
 
 pub fn router() -> Router<AppState> {
@@ -36,7 +35,7 @@ struct ListParams {
 }
 
 /// A conflict as shown to a person: for an open one, `local` is the task as it
-/// is now (what `keep_local` keeps) and `fields` what differs from `remote`.
+/// is now and `fields` the fields still in conflict with `remote`.
 #[derive(Debug, Serialize)]
 struct ConflictView {
     #[serde(flatten)]
@@ -49,7 +48,7 @@ fn view(mut conflict: Conflict, task: Option<&Task>) -> ConflictView {
         if let Some(task) = task {
             conflict.local = task.snapshot();
             conflict.local_version = task.version;
-            conflict.fields = shown_fields(&conflict.local, &conflict.remote, &conflict.fields);
+            conflict.fields = shown_fields(&conflict);
         }
     }
     let task_title = task.map_or_else(
@@ -62,25 +61,35 @@ fn view(mut conflict: Conflict, task: Option<&Task>) -> ConflictView {
     }
 }
 
-fn shown_fields(local: &Snapshot, remote: &Snapshot, recorded: &[Field]) -> Vec<Field> {
-    if local.deleted != remote.deleted {
-        return recorded.to_vec();
+/// The fields still in conflict between the task as it is now and the remote
+/// version (one-sided changes are not: any resolution keeps them).
+fn shown_fields(conflict: &Conflict) -> Vec<Field> {
+    if conflict.local.deleted != conflict.remote.deleted {
+        return conflict.fields.clone();
     }
-    differing_fields(&local.fields, &remote.fields)
+    let base = conflict.base.as_ref().map(|b| &b.fields);
+    merge_fields(base, &conflict.local.fields, &conflict.remote.fields).conflicts
 }
 
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Viewer,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Page<ConflictView>>> {
-    caller.require(Role::Viewer)?;
     let limit = page_limit(params.limit)?;
+    let cursor = params
+        .cursor
+        .map(|c| {
+            conflicts::parse_cursor(&c).ok_or_else(|| {
+                ApiError::Unprocessable(format!("cursor `{c}` is not one this API gave out"))
+            })
+        })
+        .transpose()?;
     let rows = conflicts::list(
         state.db.pool(),
         params.status,
         params.task_id,
-        params.cursor.as_deref(),
+        cursor,
         limit + 1,
     )
     .await?;
@@ -102,10 +111,9 @@ fn conflict_id(raw: &str) -> ApiResult<Uuid> {
 
 async fn read(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Viewer,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConflictView>> {
-    caller.require(Role::Viewer)?;
     let conflict = conflicts::get(state.db.pool(), conflict_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no conflict has id `{id}`")))?;
@@ -115,11 +123,10 @@ async fn read(
 
 async fn resolve_one(
     State(state): State<AppState>,
-    caller: Caller,
+    Editor(caller): Editor,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<ResolveRequest>,
 ) -> ApiResult<Json<Task>> {
-    caller.require(Role::Editor)?;
     let task = resolve::resolve(
         &state.db,
         &state.outbox,

@@ -37,6 +37,27 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller with at least the named role, checked from the headers alone — so a
+/// request without the right role is refused (401/403) before its body is read.
+macro_rules! role_extractor {
+    ($($name:ident => $role:expr),* $(,)?) => {$(
+        #[derive(Debug)]
+        pub struct $name(pub Caller);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require($role)?;
+                Ok($name(caller))
+            }
+        }
+    )*};
+}
+
+role_extractor!(Viewer => Role::Viewer, Editor => Role::Editor, Admin => Role::Admin);
+
 impl Caller {
     /// Refuses (403) a caller whose role is below `needed`.
     pub fn require(&self, needed: Role) -> Result<(), ApiError> {

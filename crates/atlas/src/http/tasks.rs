@@ -12,9 +12,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, IfMatch};
+use super::extract::{ApiJson, ApiQuery, Editor, IfMatch, Viewer};
 use super::pages::{page_limit, paginate};
-use crate::auth::{Caller, Role};
 use crate::model::{HistoryEntry, SyncStatus, Task};
 use crate::store::history;
 use crate::store::tasks::{ListCursor, ListFilter};
@@ -58,10 +57,9 @@ fn task_id(raw: &str) -> ApiResult<Uuid> {
 
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Viewer,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Page<Task>>> {
-    caller.require(Role::Viewer)?;
     let limit = page_limit(params.limit)?;
     let filter = ListFilter {
         status: params.status,
@@ -92,20 +90,18 @@ fn task_response(status: StatusCode, task: Task) -> Response {
 
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    Editor(caller): Editor,
     ApiJson(input): ApiJson<TaskPatch>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
     let task = tasks::create(&state.db, &state.outbox, input, &caller.name).await?;
     Ok(task_response(StatusCode::CREATED, task))
 }
 
 async fn read(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Viewer,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
     let task = crate::store::tasks::get(state.db.pool(), task_id(&id)?)
         .await?
         .ok_or_else(|| not_found(&id))?;
@@ -117,12 +113,11 @@ async fn read(
 
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    Editor(caller): Editor,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<TaskPatch>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
     let task = tasks::update(
         &state.db,
         &state.outbox,
@@ -137,11 +132,10 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
+    Editor(caller): Editor,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
 ) -> ApiResult<StatusCode> {
-    caller.require(Role::Editor)?;
     tasks::delete(
         &state.db,
         &state.outbox,
@@ -162,11 +156,10 @@ struct HistoryParams {
 
 async fn task_history(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Viewer,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> ApiResult<Json<Page<HistoryEntry>>> {
-    caller.require(Role::Viewer)?;
     let id = task_id(&id)?;
     if crate::store::tasks::get(state.db.pool(), id)
         .await?

@@ -186,12 +186,12 @@ async fn fetch_where<'c, E: Executor<'c, Database = Any>>(
         .transpose()
 }
 
-/// Conflicts, newest first; `cursor` is the `created_at|id` of the last one seen.
+/// Conflicts, newest first; `cursor` is the `created_at` and id of the last one seen.
 pub async fn list<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     status: Option<ConflictStatus>,
     task_id: Option<Uuid>,
-    cursor: Option<&str>,
+    cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> anyhow::Result<Vec<Conflict>> {
     let mut p = Placeholders::default();
@@ -205,11 +205,11 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
         sql += &format!(" AND task_id = {}", p.next_param());
         binds.push(task_id.to_string());
     }
-    if let Some((created_at, id)) = cursor.and_then(|c| c.split_once('|')) {
+    if let Some((created_at, id)) = cursor {
         let (a, b) = (p.next_param(), p.next_param());
         sql += &format!(" AND (created_at < {a} OR (created_at = {a} AND id < {b}))");
-        binds.push(created_at.to_owned());
-        binds.push(id.to_owned());
+        binds.push(encode_ts(&created_at));
+        binds.push(id.to_string());
     }
     sql += &format!(
         " ORDER BY created_at DESC, id DESC LIMIT {}",
@@ -230,6 +230,12 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
 /// The cursor that continues a listing after `c`.
 pub fn cursor_of(c: &Conflict) -> String {
     format!("{}|{}", encode_ts(&c.created_at), c.id)
+}
+
+/// Reads a cursor made by [`cursor_of`]; `None` if it is not one.
+pub fn parse_cursor(text: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (created_at, id) = text.split_once('|')?;
+    Some((decode_ts(created_at).ok()?, Uuid::parse_str(id).ok()?))
 }
 
 /// A newer remote version arrived while the conflict is open: show that one.

@@ -108,15 +108,16 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
     .collect()
 }
 
-/// When a person last changed the task through Atlas (a local edit, a conflict
-/// resolution or an import), as opposed to a change pulled from Altimeter.
+/// When a person last changed the task through Atlas (a local edit or a
+/// conflict resolution), as opposed to a change pulled from Altimeter. An
+/// import is not an edit: its time is the export's `updated_at`, on the task.
 pub async fn last_local_edit<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     task_id: Uuid,
 ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     let row: (Option<String>,) = sqlx::query_as(
         "SELECT MAX(recorded_at) FROM task_history WHERE task_id = $1 \
-         AND source IN ('local', 'resolution', 'import')",
+         AND source IN ('local', 'resolution')",
     )
     .bind(task_id.to_string())
     .fetch_one(executor)

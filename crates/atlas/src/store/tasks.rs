@@ -14,7 +14,7 @@ use crate::model::{Snapshot, SyncStatus, Task};
 
 const COLUMNS: &str = "id, title, description, status, priority, assignee, due_date, version, \
     created_at, updated_at, deleted, remote_id, remote_version, last_synced_at, sync_status, \
-    sync_error, related_altimeter_task_id, sync_base, link_generation";
+    sync_error, related_altimeter_task_id, sync_base, link_generation, create_attempted_at";
 
 #[derive(FromRow)]
 struct TaskRow {
@@ -37,6 +37,7 @@ struct TaskRow {
     related_altimeter_task_id: Option<String>,
     sync_base: Option<String>,
     link_generation: i64,
+    create_attempted_at: Option<String>,
 }
 
 impl TaskRow {
@@ -76,6 +77,7 @@ impl TaskRow {
                 .transpose()
                 .context("stored sync base is not JSON")?,
             link_generation: self.link_generation,
+            create_attempted_at: decode_opt_ts(self.create_attempted_at.as_deref())?,
         })
     }
 }
@@ -106,11 +108,8 @@ pub async fn get_for_update<'c, E: Executor<'c, Database = Any>>(
     id: Uuid,
     backend: Backend,
 ) -> anyhow::Result<Option<Task>> {
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    fetch_where(executor, &format!("id = $1{lock}"), &id.to_string()).await
+    let condition = format!("id = $1{}", backend.lock_clause());
+    fetch_where(executor, &condition, &id.to_string()).await
 }
 
 /// The one task matching `condition` (which binds `value` as `$1`).
@@ -198,7 +197,8 @@ fn bind_columns<'q>(
         .bind(&task.sync_error)
         .bind(&task.related_altimeter_task_id)
         .bind(base_json(task)?)
-        .bind(task.link_generation))
+        .bind(task.link_generation)
+        .bind(task.create_attempted_at.as_ref().map(encode_ts)))
 }
 
 /// Sets a task's sync status and error (not a change of its content, so no new
@@ -220,6 +220,23 @@ pub async fn set_sync_status<'c, E: Executor<'c, Database = Any>>(
     .await
     .context("updating a task's sync status failed")?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Records that a create of this task is about to be sent (the first time only).
+pub async fn mark_create_attempt<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE tasks SET create_attempted_at = $1 WHERE id = $2 AND create_attempted_at IS NULL",
+    )
+    .bind(encode_ts(&at))
+    .bind(id.to_string())
+    .execute(executor)
+    .await
+    .context("recording a create attempt failed")?;
+    Ok(())
 }
 
 /// How a task is linked to its Altimeter task, as of the last successful sync.
@@ -321,9 +338,9 @@ impl ListCursor {
 
     pub fn parse(text: &str) -> Option<ListCursor> {
         let (created_at, id) = text.split_once('|')?;
-        decode_ts(created_at).ok()?;
         Some(ListCursor {
-            created_at: created_at.to_owned(),
+            // Re-encoded, so it compares as stored timestamps do.
+            created_at: encode_ts(&decode_ts(created_at).ok()?),
             id: Uuid::parse_str(id).ok()?,
         })
     }

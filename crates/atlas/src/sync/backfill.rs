@@ -173,7 +173,8 @@ async fn link_one(engine: &Engine, candidate: Candidate, dry_run: bool) -> Step 
 async fn queue_never_linked(engine: &Engine) -> anyhow::Result<u64> {
     let ids: Vec<(String,)> = sqlx::query_as(
         "SELECT t.id FROM tasks t WHERE t.remote_id IS NULL AND t.related_altimeter_task_id IS NULL \
-         AND t.deleted = 0 AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.task_id = t.id)",
+         AND t.deleted = 0 AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.task_id = t.id) \
+         ORDER BY t.id",
     )
     .fetch_all(engine.db.pool())
     .await?;

@@ -10,6 +10,9 @@ use crate::db::Backend;
 use crate::store::{remote_deletes, sync_state, tasks};
 
 pub const ENGAGED: &str = "delete_brake";
+/// The reason of a pull an operator queued by releasing held deletes: its
+/// delete is applied without passing the brake again.
+pub const RELEASED: &str = "released_delete";
 
 /// How many deletes within the window are allowed before the brake engages:
 /// `percent`% of the linked tasks, at least `min_burst`, at most `max_burst`.
@@ -31,6 +34,10 @@ pub async fn admit(
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let mut engaged = lock_state(conn, backend, now).await?;
+    if remote_deletes::is_held(&mut *conn, task_id).await? {
+        // Seen again (a webhook, then the reconciliation): held once is enough.
+        return Ok(false);
+    }
     if !engaged {
         let since = now - chrono::Duration::from_std(config.window).unwrap_or_default();
         let recent = remote_deletes::count_since(&mut *conn, since).await? + 1;
@@ -64,17 +71,11 @@ async fn lock_state(
     .bind(crate::db::encode_ts(&now))
     .execute(&mut *conn)
     .await?;
-    let lock = if backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let (value,): (String,) = sqlx::query_as(&format!(
-        "SELECT value FROM sync_state WHERE key = $1{lock}"
-    ))
-    .bind(ENGAGED)
-    .fetch_one(conn)
-    .await?;
+    let sql = format!(
+        "SELECT value FROM sync_state WHERE key = $1{}",
+        backend.lock_clause()
+    );
+    let (value,): (String,) = sqlx::query_as(&sql).bind(ENGAGED).fetch_one(conn).await?;
     Ok(value == "true")
 }
 

@@ -36,6 +36,8 @@ pub enum ItemError {
     Permanent(String),
     #[error("this worker's lease on the item expired; another worker will take it")]
     LeaseLost,
+    /// The task's row changed between reading and writing it (its version no
+    /// longer matches); the item runs again at once, not counted as a failure.
     #[error("the task changed while it was being synced; syncing it again")]
     Stale,
     #[error("waiting {0:?} for a related change to land")]

@@ -9,15 +9,12 @@ use uuid::Uuid;
 use super::brake;
 use super::maintenance::RECONCILE_REQUESTED;
 use super::outbox::Outbox;
-use super::settle::REMOTE_ACTOR;
 use super::task_status;
 use crate::db::{Db, now};
-use crate::model::{HistorySource, Snapshot};
-use crate::store::history::{self, Origin};
 use crate::store::queue;
 use crate::store::remote_deletes::{self, HeldDelete};
+use crate::store::sync_state;
 use crate::store::tasks::{self, Link};
-use crate::store::{conflicts, sync_state};
 
 /// Stops claiming new work everywhere; items in flight finish.
 pub async fn pause(db: &Db) -> anyhow::Result<()> {
@@ -107,15 +104,33 @@ pub async fn discard_deletes(db: &Db, outbox: &Outbox) -> anyhow::Result<usize> 
     settle_held(db, outbox, "discarded").await
 }
 
+/// Settles every held delete, locking the tasks in id order: a released one is
+/// pulled again, outside the brake (and applied — or, if the task was edited
+/// since, it becomes an edit-versus-delete conflict); a discarded one keeps its
+/// task, which is created in Altimeter again. Disengages the brake.
 async fn settle_held(db: &Db, outbox: &Outbox, how: &str) -> anyhow::Result<usize> {
-    let held = remote_deletes::held(db.pool()).await?;
+    let mut held = remote_deletes::held(db.pool()).await?;
+    held.sort_by_key(|d| d.task_id);
+    let mut settled = 0;
     let mut tx = db.begin_write().await?;
     for delete in &held {
+        task_status::lock(&mut tx, db.backend(), delete.task_id).await?;
         if !remote_deletes::settle(&mut tx, delete.id, how).await? {
             continue;
         }
+        settled += 1;
         if how == "released" {
-            release_one(&mut tx, db, outbox, delete).await?;
+            let task = Some(delete.task_id);
+            outbox
+                .pull(
+                    &mut tx,
+                    task,
+                    &delete.remote_id,
+                    None,
+                    brake::RELEASED,
+                    now(),
+                )
+                .await?;
         } else {
             discard_one(&mut tx, outbox, delete).await?;
         }
@@ -124,57 +139,8 @@ async fn settle_held(db: &Db, outbox: &Outbox, how: &str) -> anyhow::Result<usiz
     sync_state::set(&mut *tx, brake::ENGAGED, "false", now()).await?;
     tx.commit().await?;
     outbox.wake();
-    tracing::info!(count = held.len(), how, "held deletes settled");
-    Ok(held.len())
-}
-
-async fn release_one(
-    conn: &mut sqlx::AnyConnection,
-    db: &Db,
-    outbox: &Outbox,
-    delete: &HeldDelete,
-) -> anyhow::Result<()> {
-    let Some(task) = tasks::get_for_update(&mut *conn, delete.task_id, db.backend()).await? else {
-        return Ok(());
-    };
-    let unchanged = task.sync_base.as_ref() == Some(&task.snapshot());
-    let has_conflict = conflicts::open_for_task(&mut *conn, task.id)
-        .await?
-        .is_some();
-    if !unchanged || has_conflict || task.deleted {
-        // Edited meanwhile: pulling again makes it an edit-versus-delete conflict.
-        outbox
-            .pull(
-                conn,
-                Some(task.id),
-                &delete.remote_id,
-                None,
-                "released_delete",
-                now(),
-            )
-            .await?;
-        return Ok(());
-    }
-    let at = now();
-    let tombstone = Snapshot {
-        fields: task.fields.clone(),
-        deleted: true,
-    };
-    let mut next = task.clone();
-    next.deleted = true;
-    next.version += 1;
-    next.updated_at = at;
-    next.remote_version = Some(delete.remote_version);
-    next.sync_base = Some(tombstone);
-    next.last_synced_at = Some(at);
-    if tasks::update(&mut *conn, &next, task.version).await? {
-        let origin = Origin {
-            source: HistorySource::Remote,
-            actor: Some(REMOTE_ACTOR),
-        };
-        history::record(&mut *conn, &next, origin).await?;
-    }
-    Ok(())
+    tracing::info!(count = settled, how, "held deletes settled");
+    Ok(settled)
 }
 
 async fn discard_one(

@@ -25,9 +25,10 @@ enum Local {
     Linked(Task),
     /// Created by one of our pushes that has not recorded its link yet.
     OwnCreateInFlight,
-    /// An unlinked local task that names it as its legacy
-    /// `related_altimeter_task_id`.
-    Legacy(Task),
+    /// An unlinked local task it belongs to: one whose create answer was lost
+    /// and that was deleted since, or one naming it as its legacy
+    /// `related_altimeter_task_id`. Settling links them.
+    Unlinked(Task),
     Unknown,
 }
 
@@ -48,11 +49,18 @@ pub async fn run(engine: &Engine, item: &QueueItem) -> Result<(), ItemError> {
         Err(e) => return Err(e.into()),
     };
     match locate(engine, &remote).await? {
-        Local::Linked(task) | Local::Legacy(task) => {
+        Local::Linked(task) | Local::Unlinked(task) => {
             settle(engine, Some(item), task.id, &remote).await
         }
         Local::OwnCreateInFlight if now() - item.created_at < OWN_CREATE_PATIENCE => {
-            Err(ItemError::Defer(OWN_CREATE_RETRY))
+            // Soon at first, then every 30 s: a crash may leave many of these.
+            let waited = now() - item.created_at;
+            let wait = if waited < chrono::Duration::seconds(30) {
+                OWN_CREATE_RETRY
+            } else {
+                OWN_CREATE_RETRY * 15
+            };
+            Err(ItemError::Defer(wait))
         }
         Local::OwnCreateInFlight => engine.complete_unchanged(item).await,
         Local::Unknown if remote.deleted => engine.complete_unchanged(item).await,
@@ -81,14 +89,16 @@ async fn locate(engine: &Engine, remote: &RemoteTask) -> anyhow::Result<Local> {
         .and_then(|id| Uuid::parse_str(id).ok());
     if let Some(task_id) = ours {
         if let Some(task) = tasks::get(pool, task_id).await? {
-            if task.remote_id.is_none() {
-                return Ok(Local::OwnCreateInFlight);
+            match (&task.remote_id, task.deleted) {
+                (None, true) => return Ok(Local::Unlinked(task)),
+                (None, false) => return Ok(Local::OwnCreateInFlight),
+                _ => {}
             }
         }
     }
     Ok(tasks::find_unlinked_by_related_id(pool, &remote.id)
         .await?
-        .map_or(Local::Unknown, Local::Legacy))
+        .map_or(Local::Unknown, Local::Unlinked))
 }
 
 /// Altimeter has no such task, or no tombstone to show for it.

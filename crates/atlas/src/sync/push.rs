@@ -16,6 +16,9 @@ use crate::store::{conflicts, tasks};
 /// Idempotency keys expire after 24 h in Altimeter; past this age a retried
 /// create first looks for the task an earlier try may have made.
 const IDEMPOTENCY_SAFE_HOURS: i64 = 23;
+/// How far before its first create attempt a task is looked for in Altimeter
+/// (clocks differ a little).
+const CLOCK_MARGIN_MINUTES: i64 = 5;
 
 pub async fn run(engine: &Engine, item: &QueueItem) -> Result<(), ItemError> {
     let task_id = item
@@ -32,10 +35,14 @@ pub async fn run(engine: &Engine, item: &QueueItem) -> Result<(), ItemError> {
         return engine.complete_unchanged(item).await;
     }
     match task.remote_id.clone() {
-        None if task.deleted => engine.complete_unchanged(item).await,
+        None if task.deleted => delete_unlinked(engine, item, &task).await,
         None => match task.related_altimeter_task_id.clone() {
-            Some(related) => link_legacy(engine, item, &task, &related).await,
-            None => create(engine, item, &task).await,
+            // Only the first link follows the legacy id; a task Atlas unlinked
+            // itself (recreated after a remote delete) is created anew.
+            Some(related) if task.link_generation == 0 => {
+                link_legacy(engine, item, &task, &related).await
+            }
+            _ => create(engine, item, &task).await,
         },
         Some(remote_id) if task.deleted => delete(engine, item, &task, &remote_id).await,
         Some(remote_id) => update(engine, item, &task, &remote_id).await,
@@ -70,28 +77,33 @@ async fn link_legacy(
 }
 
 async fn create(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), ItemError> {
-    let key_may_have_expired =
-        now() - item.created_at >= chrono::Duration::hours(IDEMPOTENCY_SAFE_HOURS);
-    let earlier = if item.attempts > 1 && key_may_have_expired {
-        earlier_create(engine, item, task).await?
+    let expired = task
+        .create_attempted_at
+        .is_some_and(|at| now() - at >= chrono::Duration::hours(IDEMPOTENCY_SAFE_HOURS));
+    let earlier = if expired {
+        earlier_create(engine, task).await?
     } else {
         None
     };
     let remote = match earlier {
         Some(remote) => remote,
         None => {
+            tasks::mark_create_attempt(engine.db.pool(), task.id, now()).await?;
             let body = CreateTask {
                 external_id: Some(task.id.to_string()),
                 fields: task.fields.clone(),
             };
             match engine.client.create(&body, &idempotency_key(task)).await {
                 Ok(remote) => remote,
-                // An earlier try created it with the fields as they were then.
-                Err(ClientError::IdempotencyKeyReused { message }) => earlier_create(engine, item, task)
-                    .await?
-                    .ok_or_else(|| ItemError::Permanent(format!(
-                        "Altimeter says this task was created before ({message}) but it cannot be found"
-                    )))?,
+                // An earlier try created it, with the fields as they were then.
+                Err(ClientError::IdempotencyKeyReused { message }) => {
+                    earlier_create(engine, task).await?.ok_or_else(|| {
+                        ItemError::Permanent(format!(
+                            "Altimeter says this task was created before ({message}), but no \
+                             Altimeter task names it as its external_id; an operator must look"
+                        ))
+                    })?
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -103,15 +115,34 @@ async fn create(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), It
     engine.complete(tx, Some(item), &[]).await
 }
 
-/// The remote task an earlier try of this create made, found by `external_id`
-/// among the tasks changed since the item was first queued. Used when the
-/// idempotency key may have expired, or Altimeter says it was used already.
-async fn earlier_create(
-    engine: &Engine,
-    item: &QueueItem,
-    task: &Task,
-) -> Result<Option<RemoteTask>, ItemError> {
-    let since = item.created_at - chrono::Duration::minutes(5);
+/// A task deleted before it was ever linked. If a create was sent, its answer
+/// may have been lost: find that remote task, link it and push the delete, so
+/// no live orphan stays in Altimeter.
+async fn delete_unlinked(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), ItemError> {
+    if task.create_attempted_at.is_none() {
+        return engine.complete_unchanged(item).await;
+    }
+    let Some(remote) = earlier_create(engine, task).await? else {
+        return engine.complete_unchanged(item).await;
+    };
+    let at = now();
+    let mut tx = engine.begin(Some(item)).await?;
+    let link = link_to(task, &remote, snapshot_of(&remote), at);
+    tasks::set_link(&mut *tx, task.id, &link).await?;
+    engine
+        .outbox
+        .push(&mut tx, task.id, "delete_orphan", at, at)
+        .await?;
+    engine.complete(tx, Some(item), &[]).await
+}
+
+/// The live remote task an earlier create of this task made, found by
+/// `external_id` among the tasks changed since its first create attempt. Used
+/// when the idempotency key may have expired, when Altimeter says the key was
+/// used already, and for a task deleted before its create was recorded.
+async fn earlier_create(engine: &Engine, task: &Task) -> Result<Option<RemoteTask>, ItemError> {
+    let first_attempt = task.create_attempted_at.unwrap_or(task.created_at);
+    let since = first_attempt - chrono::Duration::minutes(CLOCK_MARGIN_MINUTES);
     let external_id = task.id.to_string();
     let mut listing = std::pin::pin!(engine.client.list_since(Some(since), 500));
     while let Some(next) = listing.next().await {

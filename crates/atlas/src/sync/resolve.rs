@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::merge::ConflictKind;
+use super::merge::{ConflictKind, Field, merge_fields};
 use super::outbox::Outbox;
 use super::task_status;
 use crate::db::{Db, now};
@@ -68,15 +68,21 @@ pub async fn resolve(
     actor: &str,
 ) -> Result<Task, ResolveError> {
     let mut tx = db.begin_write().await?;
+    let task_id = conflicts::get(&mut *tx, conflict_id)
+        .await?
+        .ok_or(ResolveError::NotFound)?
+        .task_id;
+    // The task row first (as every writer of a task does), then the conflict as
+    // it stands under that lock: a pull may have updated it meanwhile.
+    let task = tasks::get_for_update(&mut *tx, task_id, db.backend())
+        .await?
+        .ok_or(ResolveError::NotFound)?;
     let conflict = conflicts::get(&mut *tx, conflict_id)
         .await?
         .ok_or(ResolveError::NotFound)?;
     if conflict.status != ConflictStatus::Unresolved {
         return Err(ResolveError::AlreadyResolved(conflict.status));
     }
-    let task = tasks::get_for_update(&mut *tx, conflict.task_id, db.backend())
-        .await?
-        .ok_or(ResolveError::NotFound)?;
     let local = task.snapshot();
     let chosen = choose(&conflict, &local, &request)?;
     let at = now();
@@ -106,7 +112,11 @@ pub async fn resolve(
         };
         history::record(&mut *tx, &next, origin).await?;
     }
-    conflicts::mark_resolved(&mut tx, conflict.id, request.resolution.as_str(), actor, at).await?;
+    if !conflicts::mark_resolved(&mut tx, conflict.id, request.resolution.as_str(), actor, at)
+        .await?
+    {
+        return Err(ResolveError::AlreadyResolved(ConflictStatus::Resolved));
+    }
     if recreate || chosen != conflict.remote {
         outbox.push(&mut tx, task.id, "resolution", at, at).await?;
     }
@@ -122,38 +132,59 @@ pub async fn resolve(
     Ok(resolved)
 }
 
-/// The version the person chose.
+/// The version the person chose. Changes made on one side only are kept, as
+/// any merge keeps them; only the fields in conflict take the chosen side's
+/// values (or, with `merge`, the values given).
 fn choose(
     conflict: &Conflict,
     local: &Snapshot,
     request: &ResolveRequest,
 ) -> Result<Snapshot, ResolveError> {
-    match (request.resolution, &request.fields) {
-        (Resolution::KeepLocal, None) => Ok(local.clone()),
-        (Resolution::AcceptRemote, None) => Ok(conflict.remote.clone()),
-        (Resolution::Merge, Some(fields)) => merged(conflict, local, fields),
-        (Resolution::Merge, None) => Err(ResolveError::BadRequest(
-            "a merge needs `fields`: the value to keep for each conflicting field".into(),
-        )),
-        (_, Some(_)) => Err(ResolveError::BadRequest(
-            "`fields` goes only with the `merge` resolution".into(),
-        )),
-    }
-}
-
-/// The local version with the chosen value of every conflicting field.
-fn merged(
-    conflict: &Conflict,
-    local: &Snapshot,
-    chosen: &Map<String, Value>,
-) -> Result<Snapshot, ResolveError> {
-    if conflict.kind == ConflictKind::EditDelete || local.deleted || conflict.remote.deleted {
+    if request.fields.is_some() && request.resolution != Resolution::Merge {
         return Err(ResolveError::BadRequest(
-            "an edit-versus-delete conflict is resolved with keep_local or accept_remote".into(),
+            "`fields` goes only with the `merge` resolution".into(),
         ));
     }
-    let differing = super::merge::differing_fields(&local.fields, &conflict.remote.fields);
-    let missing: Vec<_> = differing
+    if conflict.kind == ConflictKind::EditDelete || local.deleted || conflict.remote.deleted {
+        return match request.resolution {
+            Resolution::KeepLocal => Ok(local.clone()),
+            Resolution::AcceptRemote => Ok(conflict.remote.clone()),
+            Resolution::Merge => Err(ResolveError::BadRequest(
+                "an edit-versus-delete conflict is resolved with keep_local or accept_remote"
+                    .into(),
+            )),
+        };
+    }
+    let base = conflict.base.as_ref().map(|b| &b.fields);
+    let merge = merge_fields(base, &local.fields, &conflict.remote.fields);
+    let mut result = Snapshot {
+        fields: merge.merged,
+        deleted: false,
+    };
+    match (request.resolution, &request.fields) {
+        (Resolution::KeepLocal, _) => {}
+        (Resolution::AcceptRemote, _) => {
+            for field in &merge.conflicts {
+                field.copy(&conflict.remote.fields, &mut result.fields);
+            }
+        }
+        (Resolution::Merge, Some(chosen)) => apply_chosen(&mut result, &merge.conflicts, chosen)?,
+        (Resolution::Merge, None) => {
+            return Err(ResolveError::BadRequest(
+                "a merge needs `fields`: the value to keep for each conflicting field".into(),
+            ));
+        }
+    }
+    Ok(result)
+}
+
+/// Applies the values a person chose; every field in conflict needs one.
+fn apply_chosen(
+    result: &mut Snapshot,
+    conflicts: &[Field],
+    chosen: &Map<String, Value>,
+) -> Result<(), ResolveError> {
+    let missing: Vec<_> = conflicts
         .iter()
         .map(|f| f.name())
         .filter(|name| !chosen.contains_key(*name))
@@ -167,8 +198,7 @@ fn merged(
     let encoded = serde_json::to_vec(chosen).context("encoding fields")?;
     let patch: TaskPatch = crate::json::parse(&encoded)
         .map_err(|e| ResolveError::BadRequest(format!("fields: {e}")))?;
-    let mut result = local.clone();
     patch.apply(&mut result.fields);
     result.fields.validate()?;
-    Ok(result)
+    Ok(())
 }

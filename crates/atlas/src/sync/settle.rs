@@ -50,22 +50,21 @@ pub async fn settle(
     let mut tx = engine.begin(item).await?;
     let task = tasks::get_for_update(&mut *tx, task_id, engine.db.backend())
         .await?
-        .ok_or(ItemError::Stale)?;
-    let linked_here = task.remote_id.as_deref() == Some(remote.id.as_str());
+        .ok_or_else(|| ItemError::Permanent(format!("task {task_id} no longer exists in Atlas")))?;
     if task.remote_id.is_none() {
         if let Some(other) = tasks::find_by_remote_id(&mut *tx, &remote.id).await? {
+            let remote_id = remote.id.clone();
             return Err(ItemError::AlreadyLinked {
-                remote_id: remote.id.clone(),
+                remote_id,
                 other: other.id,
             });
         }
     }
+    let linked_here = task.remote_id.as_deref() == Some(remote.id.as_str());
     if linked_here && remote.version <= task.remote_version.unwrap_or(i64::MIN) {
         // Our own write coming back, or an older version than we hold.
         return engine.complete(tx, item, &[task.id]).await;
     }
-    let at = now();
-    let remote_snapshot = snapshot_of(remote);
     if let Some(open) = conflicts::open_for_task(&mut *tx, task.id).await? {
         refresh_open_conflict(&mut tx, open, &task, remote).await?;
         return engine.complete(tx, item, &[task.id]).await;
@@ -73,49 +72,70 @@ pub async fn settle(
     let local_edit = history::last_local_edit(&mut *tx, task.id)
         .await?
         .unwrap_or(task.updated_at);
-    let local = task.snapshot();
     let base = match &task.sync_base {
         Some(base) => Some(base.clone()),
-        None => legacy_base(&mut tx, &task, &remote_snapshot).await?,
+        None => first_link_base(&mut tx, &task, remote).await?,
     };
     let decision = merge::decide(
         base.as_ref(),
         Side {
-            snapshot: &local,
+            snapshot: &task.snapshot(),
             edited_at: local_edit,
         },
         Side {
-            snapshot: &remote_snapshot,
+            snapshot: &snapshot_of(remote),
             edited_at: remote.updated_at,
         },
         engine.config.conflict_window,
     );
+    let released = item.is_some_and(|i| i.reason == brake::RELEASED);
+    act(
+        &mut tx, engine, &task, remote, decision, local_edit, released,
+    )
+    .await?;
+    engine.complete(tx, item, &[task.id]).await
+}
+
+/// Carries out a merge decision inside the settling transaction.
+async fn act(
+    conn: &mut AnyConnection,
+    engine: &Engine,
+    task: &Task,
+    remote: &RemoteTask,
+    decision: Decision,
+    local_edit: DateTime<Utc>,
+    released: bool,
+) -> Result<(), ItemError> {
+    let at = now();
     match decision {
         Decision::InSync { result } => {
-            tasks::set_link(&mut *tx, task.id, &link_to(&task, remote, result, at)).await?;
+            tasks::set_link(&mut *conn, task.id, &link_to(task, remote, result, at)).await?;
         }
         Decision::Merge {
             result,
             change_local,
             change_remote,
         } => {
-            if result.deleted && change_local {
-                let admitted = brake::admit(
-                    &mut tx,
-                    engine.db.backend(),
-                    &engine.config.brake,
+            // A remote delete of a task unchanged here waits while the brake holds.
+            if result.deleted && change_local && !released {
+                let config = &engine.config.brake;
+                let backend = engine.db.backend();
+                if !brake::admit(
+                    conn,
+                    backend,
+                    config,
                     task.id,
                     &remote.id,
                     remote.version,
                     at,
                 )
-                .await?;
-                if !admitted {
-                    return engine.complete(tx, item, &[task.id]).await;
+                .await?
+                {
+                    return Ok(());
                 }
             }
             let changes = (change_local, change_remote);
-            converge(&mut tx, &engine.outbox, &task, remote, &result, changes, at).await?;
+            converge(conn, &engine.outbox, task, remote, &result, changes, at).await?;
         }
         Decision::Hold { kind, fields } => {
             let draft = Draft {
@@ -124,14 +144,14 @@ pub async fn settle(
                 winner: None,
                 local_edit,
             };
-            record_conflict(&mut tx, &task, remote, draft, at).await?;
+            record_conflict(conn, task, remote, draft, at).await?;
             if task.remote_id.is_none() {
-                // A legacy link: remember which remote task the conflict is with.
+                // A first link: remember which remote task the conflict is with.
                 let link = Link {
                     remote_id: Some(remote.id.clone()),
-                    ..Link::of(&task)
+                    ..Link::of(task)
                 };
-                tasks::set_link(&mut *tx, task.id, &link).await?;
+                tasks::set_link(&mut *conn, task.id, &link).await?;
             }
         }
         Decision::AutoResolved {
@@ -147,29 +167,37 @@ pub async fn settle(
                 winner: Some(winner),
                 local_edit,
             };
-            record_conflict(&mut tx, &task, remote, draft, at).await?;
+            record_conflict(conn, task, remote, draft, at).await?;
             let changes = (change_local, change_remote);
-            converge(&mut tx, &engine.outbox, &task, remote, &result, changes, at).await?;
+            converge(conn, &engine.outbox, task, remote, &result, changes, at).await?;
         }
     }
-    engine.complete(tx, item, &[task.id]).await
+    Ok(())
 }
 
-/// The base of a task linked for the first time through its legacy
-/// `related_altimeter_task_id`: the version it was imported with, if Altimeter
-/// holds exactly that — then the two agreed when it was imported, and whatever
-/// changed since on one side is that side's change. Otherwise nothing is known,
-/// and every difference is a conflict for the window rule to weigh.
-async fn legacy_base(
+/// The base of a task being linked for the first time, when something proves
+/// what both sides agreed on:
+/// - Altimeter's copy is the one our own create made (its `external_id`) and
+///   was never changed there (version 1): it holds exactly what we sent;
+/// - the task came with a legacy `related_altimeter_task_id` and Altimeter
+///   holds exactly the version it was imported with.
+///
+/// Otherwise nothing is known, and every difference is a conflict for the
+/// window rule to weigh.
+async fn first_link_base(
     conn: &mut AnyConnection,
     task: &Task,
-    remote: &Snapshot,
+    remote: &RemoteTask,
 ) -> Result<Option<Snapshot>, ItemError> {
+    let remote_snapshot = snapshot_of(remote);
+    if remote.external_id.as_deref() == Some(task.id.to_string().as_str()) && remote.version == 1 {
+        return Ok(Some(remote_snapshot));
+    }
     if task.related_altimeter_task_id.is_none() {
         return Ok(None);
     }
     let imported = history::first_of_source(conn, task.id, HistorySource::Import).await?;
-    Ok(imported.filter(|snapshot| snapshot == remote))
+    Ok(imported.filter(|snapshot| *snapshot == remote_snapshot))
 }
 
 /// Brings both sides to `result`: the remote state becomes the base, the task
@@ -352,7 +380,13 @@ async fn refresh_open_conflict(
     } else {
         ConflictKind::Fields
     };
-    open.fields = differing_fields(&open.local.fields, &open.remote.fields);
+    open.fields = match open.kind {
+        ConflictKind::EditDelete => differing_fields(&open.local.fields, &open.remote.fields),
+        ConflictKind::Fields => {
+            let base = open.base.as_ref().map(|b| &b.fields);
+            merge::merge_fields(base, &open.local.fields, &open.remote.fields).conflicts
+        }
+    };
     conflicts::update_sides(&mut *conn, &open).await?;
     hold_remote_version(conn, task, remote).await
 }

@@ -90,8 +90,7 @@ impl Worker {
         tracing::info!(owner = %self.engine.owner, "sync worker stopped");
     }
 
-    /// Puts expired leases back in line and leases a batch of due items, in one
-    /// write transaction; then marks their tasks `syncing` (or back to pending).
+    /// Puts items whose lease ran out back in line, and refreshes their tasks.
     async fn reclaim(&self) -> anyhow::Result<()> {
         let mut tx = self.engine.db.begin_write().await?;
         let touched = queue::reclaim_expired(&mut tx, now()).await?;
@@ -99,6 +98,8 @@ impl Worker {
         task_status::refresh_each(&self.engine.db, &touched).await
     }
 
+    /// Puts expired leases back in line and leases a batch of due items, in one
+    /// write transaction; then marks their tasks `syncing` (or back to pending).
     async fn claim(&self) -> anyhow::Result<Vec<QueueItem>> {
         let db = &self.engine.db;
         let at = now();
@@ -116,7 +117,13 @@ impl Worker {
         .await?;
         tx.commit().await?;
         touched.extend(items.iter().filter_map(|i| i.task_id));
-        task_status::refresh_each(db, &touched).await?;
+        // The items are ours now: a failed status refresh must not strand them.
+        if let Err(e) = task_status::refresh_each(db, &touched).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "refreshing sync statuses after a claim failed"
+            );
+        }
         Ok(items)
     }
 

@@ -70,6 +70,12 @@ async fn auth_is_required_and_roles_are_enforced(backend: Backend) {
         error_code(viewer_patch.await.unwrap()).await,
         (403, "forbidden".into())
     );
+    // The role is checked before the body is read.
+    let viewer_garbage = app
+        .patch(&path, &app.viewer)
+        .header("content-type", "application/json")
+        .body("{");
+    assert_eq!(viewer_garbage.send().await.unwrap().status(), 403);
     let viewer_create = app
         .post("/api/tasks", &app.viewer)
         .json(&json!({"title": "x"}))

@@ -46,6 +46,7 @@ fn sample_task() -> Task {
             deleted: false,
         }),
         link_generation: 2,
+        create_attempted_at: Some(at),
     }
 }
 
@@ -67,6 +68,7 @@ async fn every_field_round_trips(backend: Backend) {
     bare.last_synced_at = None;
     bare.sync_status = SyncStatus::Error;
     bare.sync_base = None;
+    bare.create_attempted_at = None;
     bare.sync_error = Some("Altimeter said 422: title too long".into());
     bare.deleted = true;
     tasks::insert(db.pool(), &bare).await.unwrap();

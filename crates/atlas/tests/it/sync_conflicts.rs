@@ -12,6 +12,7 @@ on_both_backends!(
     an_edit_against_a_remote_delete_is_held_until_someone_chooses,
     outside_the_window_the_later_edit_wins_and_the_loser_is_kept,
     a_per_field_merge_resolution_reaches_both_sides,
+    resolving_a_conflict_keeps_what_only_one_side_changed,
 );
 
 async fn unresolved(s: &Synced) -> Value {
@@ -186,4 +187,54 @@ async fn a_per_field_merge_resolution_reaches_both_sides(backend: Backend) {
         (task["title"].as_str(), task["assignee"].as_str()),
         (Some("Need 75 bags"), Some("PM"))
     );
+}
+
+async fn resolving_a_conflict_keeps_what_only_one_side_changed(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Need concrete").await;
+    s.wait_idle().await;
+    s.faults(Faults {
+        webhook_delay_ms: 3_000,
+        ..Faults::default()
+    });
+    // The PM changes the title and, alone, the priority; the foreman the title.
+    s.edit_remote(&remote_id, |f| {
+        f.title = "Need 100 bags".into();
+        f.priority = altimeter_api::Priority::Urgent;
+    });
+    let patch = json!({"title": "Need 50 bags"});
+    s.app
+        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    s.wait_status(&id, "conflict").await;
+    let conflict = unresolved(&s).await;
+    assert_eq!(
+        conflict["fields"],
+        json!(["title"]),
+        "only the title is in conflict"
+    );
+    let path = format!(
+        "/api/conflicts/{}/resolve",
+        conflict["id"].as_str().unwrap()
+    );
+    let keep = s
+        .app
+        .post(&path, &s.app.editor)
+        .json(&json!({"resolution": "keep_local"}))
+        .send();
+    assert_eq!(keep.await.unwrap().status(), 200);
+    s.wait_status(&id, "synced").await;
+    let remote = s.remote(&remote_id);
+    assert_eq!(remote.fields.title, "Need 50 bags");
+    assert_eq!(
+        remote.fields.priority,
+        altimeter_api::Priority::Urgent,
+        "the PM's priority survives"
+    );
+    assert_eq!(s.task(&id).await["priority"], "urgent");
 }

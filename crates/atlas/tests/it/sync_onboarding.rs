@@ -79,14 +79,17 @@ async fn import_keeps_good_rows_and_reports_bad_ones_by_line(backend: Backend) {
     let csv = "title,status,assignee,due_date,related_altimeter_task_id\n\
                Inspect anchors,open,Ana,2026-12-01,\n\
                Bad status,closed,,,\n\
-               \"Quoted, title\",blocked,,,alt_9\n";
+               \"Quoted, title\",blocked,,,alt_9\n\
+               Too,many,cells,in,this,row\n";
     let report = atlas::import::import_file(&db, &outbox, &write_temp("export.csv", csv), "test")
         .await
         .unwrap();
     assert_eq!(report.imported, 2);
     assert_eq!(
         report.errors.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
-        [3]
+        [3, 5],
+        "{:?}",
+        report.errors
     );
 }
 

@@ -11,6 +11,7 @@ on_both_backends!(
     pausing_stops_pushes_and_resume_sends_them,
     a_drain_is_not_held_up_by_a_dead_workers_lease,
     editing_a_legacy_task_links_it_instead_of_creating_a_twin,
+    a_task_deleted_before_its_lost_create_answer_is_deleted_in_altimeter_too,
 );
 
 /// How many of these tasks are deleted in Atlas.
@@ -79,7 +80,13 @@ async fn a_burst_of_remote_deletes_is_held_until_released(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(released.status(), 200);
-    assert_eq!(deleted(&s, &tasks).await, 7);
+    let body: Value = released.json().await.unwrap();
+    assert_eq!(body["released"], 2);
+    // Released deletes are pulled again and applied, past the brake.
+    wait_until(20, "the released deletes applied", || async {
+        deleted(&s, &tasks).await == 7
+    })
+    .await;
     let report = status().await;
     assert_eq!(
         (
@@ -401,4 +408,52 @@ async fn a_failed_item_raises_an_alert_that_resolves_once_fixed() {
         .filter(|a| a["alert"] == "sync_failed")
         .count();
     assert_eq!(count, 2, "sent once when it started and once when it ended");
+}
+
+async fn a_task_deleted_before_its_lost_create_answer_is_deleted_in_altimeter_too(
+    backend: Backend,
+) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    s.app
+        .post("/admin/sync/pause", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    let task = s
+        .app
+        .create_task(serde_json::json!({"title": "Temporary fence"}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    // As if Atlas's create reached Altimeter and its answer was lost.
+    let task_id = uuid::Uuid::parse_str(&id).unwrap();
+    atlas::store::tasks::mark_create_attempt(s.app.db.pool(), task_id, atlas::db::now())
+        .await
+        .unwrap();
+    let body = altimeter_api::CreateTask {
+        external_id: Some(id.clone()),
+        fields: altimeter_api::TaskFields::titled("Temporary fence"),
+    };
+    let orphan = s.sim.state().create_task(body, None).unwrap().task;
+    assert_eq!(
+        s.app
+            .delete(&format!("/api/tasks/{id}"), &s.app.editor)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    s.app
+        .post("/admin/sync/resume", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    wait_until(20, "the orphan deleted in Altimeter", || async {
+        s.sim.state().task(&orphan.id).is_some_and(|r| r.deleted)
+    })
+    .await;
+    s.wait_idle().await;
+    assert_eq!(s.calls("POST /tasks"), 0, "nothing was created again");
 }

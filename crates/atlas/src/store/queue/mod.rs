@@ -152,6 +152,7 @@ pub async fn enqueue(
              WHEN excluded.next_attempt_at < sync_queue.next_attempt_at \
                THEN excluded.next_attempt_at \
              ELSE sync_queue.next_attempt_at END, \
+           reason = excluded.reason, \
            updated_at = excluded.updated_at",
     )
     .bind(item.lane)
@@ -256,13 +257,10 @@ pub async fn holds_lease(
     owner: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
     let sql = format!(
         "SELECT id FROM sync_queue WHERE id = $1 AND lease_owner = $2 AND status = 'in_flight' \
-         AND lease_expires_at > $3{lock}"
+         AND lease_expires_at > $3{}",
+        backend.lock_clause()
     );
     let row: Option<(i64,)> = sqlx::query_as(&sql)
         .bind(item_id)
@@ -309,7 +307,8 @@ pub async fn finish(conn: &mut AnyConnection, item: &QueueItem) -> anyhow::Resul
 
 /// Puts an item back in line, due at `due_at` with `attempts` tries counted. If a
 /// newer pending item of the same lane and direction exists, that one takes over
-/// the count and the wait, and this one is dropped.
+/// the (larger) count, the (later) wait and the hinted version, and this one is
+/// dropped.
 pub async fn requeue(
     conn: &mut AnyConnection,
     item: &QueueItem,
@@ -319,8 +318,11 @@ pub async fn requeue(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let merged = sqlx::query(
-        "UPDATE sync_queue SET attempts = $1, last_error = $2, updated_at = $3, \
-         next_attempt_at = CASE WHEN next_attempt_at > $4 THEN next_attempt_at ELSE $4 END \
+        "UPDATE sync_queue SET last_error = $2, updated_at = $3, \
+         attempts = CASE WHEN attempts > $1 THEN attempts ELSE $1 END, \
+         next_attempt_at = CASE WHEN next_attempt_at > $4 THEN next_attempt_at ELSE $4 END, \
+         hint_version = CASE WHEN $7 IS NULL OR hint_version IS NULL THEN NULL \
+           WHEN $7 > hint_version THEN $7 ELSE hint_version END \
          WHERE lane = $5 AND direction = $6 AND status = 'pending'",
     )
     .bind(attempts)
@@ -329,6 +331,7 @@ pub async fn requeue(
     .bind(encode_ts(&due_at))
     .bind(&item.lane)
     .bind(item.direction.as_str())
+    .bind(item.hint_version)
     .execute(&mut *conn)
     .await
     .context("re-queueing a sync item failed")?;
