@@ -156,14 +156,7 @@ async fn create_patch_history_delete(backend: Backend) {
         .unwrap();
     assert_eq!(same["version"], 2);
 
-    let history: Value = app
-        .get(&format!("{path}/history"), &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = app.get_json(&format!("{path}/history")).await;
     let entries = history["data"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(
@@ -194,24 +187,10 @@ async fn create_patch_history_delete(backend: Backend) {
         .json(&json!({"title": "x"}))
         .send();
     assert_eq!(patch_deleted.await.unwrap().status(), 410);
-    let history: Value = app
-        .get(&format!("{path}/history"), &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = app.get_json(&format!("{path}/history")).await;
     assert_eq!(history["data"].as_array().unwrap().len(), 3);
     assert_eq!(history["data"][2]["task"]["deleted"], true);
-    let list: Value = app
-        .get("/api/tasks", &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/tasks").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
 }
 
@@ -350,32 +329,11 @@ async fn refused_requests_change_nothing(backend: Backend) {
             .starts_with("due_date:")
     );
 
-    let now: Value = app
-        .get(&path, &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now: Value = app.get_json(&path).await;
     assert_eq!(now, task);
-    let history: Value = app
-        .get(&format!("{path}/history"), &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = app.get_json(&format!("{path}/history")).await;
     assert_eq!(history["data"].as_array().unwrap().len(), 1);
-    let list: Value = app
-        .get("/api/tasks", &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/tasks").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }
 
@@ -411,14 +369,7 @@ async fn stale_if_match_is_refused_with_the_current_task(backend: Backend) {
         .header("if-match", "\"1\"")
         .send();
     assert_eq!(stale_delete.await.unwrap().status(), 412);
-    let now: Value = app
-        .get(&path, &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now: Value = app.get_json(&path).await;
     assert_eq!(
         (now["version"].clone(), now["status"].clone()),
         (json!(2), json!("in_progress"))
@@ -450,14 +401,7 @@ async fn listing_filters_and_pages_cover_every_task_once(backend: Backend) {
         if let Some(c) = &cursor {
             path += &format!("&cursor={c}");
         }
-        let page: Value = app
-            .get(&path, &app.viewer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&path).await;
         pages += 1;
         seen.extend(
             page["data"]
@@ -476,45 +420,19 @@ async fn listing_filters_and_pages_cover_every_task_once(backend: Backend) {
     newest_first.reverse();
     assert_eq!(seen, newest_first);
 
-    let blocked: Value = app
-        .get("/api/tasks?status=blocked&limit=500", &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let blocked: Value = app.get_json("/api/tasks?status=blocked&limit=500").await;
     assert_eq!(blocked["data"].as_array().unwrap().len(), 8);
-    let search: Value = app
-        .get("/api/tasks?q=50%25", &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let search: Value = app.get_json("/api/tasks?q=50%25").await;
     assert_eq!(search["data"].as_array().unwrap().len(), 1);
-    let search: Value = app
-        .get("/api/tasks?q=TASK%201", &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let search: Value = app.get_json("/api/tasks?q=TASK%201").await;
     assert_eq!(
         search["data"].as_array().unwrap().len(),
         11,
         "Task 1, 10..19"
     );
     let pending: Value = app
-        .get("/api/tasks?sync_status=pending&limit=500", &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/tasks?sync_status=pending&limit=500")
+        .await;
     assert_eq!(pending["data"].as_array().unwrap().len(), 23);
     for bad in [
         "limit=0",
@@ -591,23 +509,9 @@ async fn concurrent_patches_all_land(backend: Backend) {
     for response in futures::future::join_all(patches).await {
         assert_eq!(response.unwrap().status(), 200);
     }
-    let now: Value = app
-        .get(&path, &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now: Value = app.get_json(&path).await;
     assert_eq!(now["version"], 21);
-    let history: Value = app
-        .get(&format!("{path}/history?limit=500"), &app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = app.get_json(&format!("{path}/history?limit=500")).await;
     let versions: Vec<i64> = history["data"]
         .as_array()
         .unwrap()

@@ -215,6 +215,17 @@ impl TestApp {
         self.http.delete(self.url(path)).bearer_auth(token)
     }
 
+    /// GETs `path` as the viewer and returns the JSON answer.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path, &self.viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Creates a task as the editor and returns its JSON.
     pub async fn create_task(&self, body: serde_json::Value) -> serde_json::Value {
         let response = self

@@ -16,15 +16,7 @@ on_both_backends!(
 );
 
 async fn unresolved(s: &Synced) -> Value {
-    let list: Value = s
-        .app
-        .get("/api/conflicts?status=unresolved", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.app.get_json("/api/conflicts?status=unresolved").await;
     list["data"][0].clone()
 }
 
@@ -104,15 +96,7 @@ async fn outside_the_window_the_later_edit_wins_and_the_loser_is_kept(backend: B
         task["title"] == "Need 100 bags" && task["sync_status"] == "synced"
     })
     .await;
-    let list: Value = s
-        .app
-        .get("/api/conflicts?status=auto_resolved", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.app.get_json("/api/conflicts?status=auto_resolved").await;
     let record = &list["data"][0];
     assert_eq!(record["winner"], "remote");
     assert_eq!(
@@ -127,22 +111,16 @@ async fn a_per_field_merge_resolution_reaches_both_sides(backend: Backend) {
         return;
     };
     let (id, remote_id) = s.create_synced("Need concrete").await;
-    s.wait_idle().await;
-    s.faults(Faults {
-        webhook_delay_ms: 3_000,
-        ..Faults::default()
-    });
-    s.edit_remote(&remote_id, |f| {
-        f.title = "Need 100 bags".into();
-        f.assignee = Some("PM".into());
-    });
-    let patch = json!({"title": "Need 50 bags", "assignee": "Foreman"});
-    s.app
-        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
-        .json(&patch)
-        .send()
-        .await
-        .unwrap();
+    s.edit_both_sides(
+        &id,
+        &remote_id,
+        |f| {
+            f.title = "Need 100 bags".into();
+            f.assignee = Some("PM".into());
+        },
+        json!({"title": "Need 50 bags", "assignee": "Foreman"}),
+    )
+    .await;
     s.wait_status(&id, "conflict").await;
     let conflict = unresolved(&s).await;
     assert_eq!(conflict["fields"], json!(["title", "assignee"]));
@@ -194,23 +172,16 @@ async fn resolving_a_conflict_keeps_what_only_one_side_changed(backend: Backend)
         return;
     };
     let (id, remote_id) = s.create_synced("Need concrete").await;
-    s.wait_idle().await;
-    s.faults(Faults {
-        webhook_delay_ms: 3_000,
-        ..Faults::default()
-    });
-    // The PM changes the title and, alone, the priority; the foreman the title.
-    s.edit_remote(&remote_id, |f| {
-        f.title = "Need 100 bags".into();
-        f.priority = altimeter_api::Priority::Urgent;
-    });
-    let patch = json!({"title": "Need 50 bags"});
-    s.app
-        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
-        .json(&patch)
-        .send()
-        .await
-        .unwrap();
+    s.edit_both_sides(
+        &id,
+        &remote_id,
+        |f| {
+            f.title = "Need 100 bags".into();
+            f.priority = altimeter_api::Priority::Urgent;
+        },
+        json!({"title": "Need 50 bags"}),
+    )
+    .await;
     s.wait_status(&id, "conflict").await;
     let conflict = unresolved(&s).await;
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use altimeter_api::Status;
+use altimeter_api::{Status, TaskFields};
 use altimeter_sim::Faults;
 use serde_json::{Value, json};
 
@@ -62,15 +62,7 @@ async fn a_remote_edit_arrives_by_webhook_and_is_not_pushed_back(backend: Backen
         "Atlas pushed the remote edit back"
     );
     assert_eq!(s.task(&id).await["sync_status"], "synced");
-    let history: Value = s
-        .app
-        .get(&format!("/api/tasks/{id}/history"), &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = s.app.get_json(&format!("/api/tasks/{id}/history")).await;
     let last = history["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         (last["source"].as_str(), last["actor"].as_str()),
@@ -84,17 +76,9 @@ async fn disjoint_concurrent_edits_merge_and_converge(backend: Backend) {
         return;
     };
     let (id, remote_id) = s.create_synced("Pour slab").await;
-    s.wait_idle().await;
-    s.faults(Faults {
-        webhook_delay_ms: 3_000,
-        ..Faults::default()
-    });
-    s.edit_remote(&remote_id, |f| f.description = "Use the 32 MPa mix".into());
-    let patch = s
-        .app
-        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
-        .json(&json!({"status": "blocked"}));
-    assert_eq!(patch.send().await.unwrap().status(), 200);
+    let remote_edit = |f: &mut TaskFields| f.description = "Use the 32 MPa mix".into();
+    s.edit_both_sides(&id, &remote_id, remote_edit, json!({"status": "blocked"}))
+        .await;
     wait_until(20, "both edits on both sides", || async {
         let local = s.task(&id).await;
         let remote = s.remote(&remote_id);
@@ -105,15 +89,7 @@ async fn disjoint_concurrent_edits_merge_and_converge(backend: Backend) {
             && local["sync_status"] == "synced"
     })
     .await;
-    let conflicts: Value = s
-        .app
-        .get("/api/conflicts", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let conflicts: Value = s.app.get_json("/api/conflicts").await;
     assert_eq!(conflicts["data"].as_array().unwrap().len(), 0);
 }
 
@@ -123,21 +99,10 @@ async fn same_field_edits_within_the_window_become_a_conflict(backend: Backend) 
         return;
     };
     let (id, remote_id) = s.create_synced("Need concrete on level 3").await;
-    s.wait_idle().await;
-    s.faults(Faults {
-        webhook_delay_ms: 3_000,
-        ..Faults::default()
-    });
-    s.edit_remote(&remote_id, |f| {
-        f.title = "Need 100 bags of concrete on level 3".into()
-    });
-    let patch = json!({"title": "Need 50 bags of concrete on level 3"});
-    s.app
-        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
-        .json(&patch)
-        .send()
-        .await
-        .unwrap();
+    let remote_edit = |f: &mut TaskFields| f.title = "Need 100 bags of concrete on level 3".into();
+    let local_patch = json!({"title": "Need 50 bags of concrete on level 3"});
+    s.edit_both_sides(&id, &remote_id, remote_edit, local_patch)
+        .await;
     s.wait_status(&id, "conflict").await;
     // Neither side was overwritten.
     assert_eq!(
@@ -148,15 +113,7 @@ async fn same_field_edits_within_the_window_become_a_conflict(backend: Backend) 
         s.remote(&remote_id).fields.title,
         "Need 100 bags of concrete on level 3"
     );
-    let list: Value = s
-        .app
-        .get("/api/conflicts?status=unresolved", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.app.get_json("/api/conflicts?status=unresolved").await;
     let conflict = list["data"][0].clone();
     assert_eq!(conflict["fields"], json!(["title"]));
     assert_eq!(
@@ -169,15 +126,7 @@ async fn same_field_edits_within_the_window_become_a_conflict(backend: Backend) 
     );
     assert_eq!(conflict["base"]["title"], "Need concrete on level 3");
     // The held remote version is in the task's history.
-    let history: Value = s
-        .app
-        .get(&format!("/api/tasks/{id}/history"), &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = s.app.get_json(&format!("/api/tasks/{id}/history")).await;
     assert!(
         history["data"]
             .as_array()
@@ -289,15 +238,7 @@ async fn an_outage_ends_in_error_and_retry_failed_recovers(backend: Backend) {
     );
     // Initial try and two retries.
     assert_eq!(s.calls("POST /tasks"), 3);
-    let status: Value = s
-        .app
-        .get("/admin/sync-status", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = s.app.get_json("/admin/sync-status").await;
     assert_eq!(status["queue"]["failed"], 1);
 
     s.faults(Faults::default());
@@ -309,15 +250,7 @@ async fn an_outage_ends_in_error_and_retry_failed_recovers(backend: Backend) {
         .unwrap();
     assert_eq!(retry.status(), 200);
     s.wait_status(&id, "synced").await;
-    let status: Value = s
-        .app
-        .get("/admin/sync-status", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = s.app.get_json("/admin/sync-status").await;
     assert_eq!(status["queue"]["failed"], 0);
     assert_eq!(s.sim.state().tasks().len(), 1);
 }
@@ -338,15 +271,7 @@ async fn a_remote_delete_becomes_a_local_tombstone(backend: Backend) {
             == 410
     })
     .await;
-    let history: Value = s
-        .app
-        .get(&format!("/api/tasks/{id}/history"), &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = s.app.get_json(&format!("/api/tasks/{id}/history")).await;
     let last = history["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         (last["source"].as_str(), last["task"]["deleted"].as_bool()),
@@ -360,15 +285,7 @@ async fn a_task_made_in_altimeter_is_imported(backend: Backend) {
     };
     let remote = s.create_remote("Site walk with the architect");
     wait_until(20, "the remote task in Atlas", || async {
-        let list: Value = s
-            .app
-            .get("/api/tasks", &s.app.viewer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = s.app.get_json("/api/tasks").await;
         list["data"]
             .as_array()
             .unwrap()

@@ -60,14 +60,7 @@ pub async fn spawn_synced(backend: Backend, tweak: impl FnOnce(&mut SyncConfig))
 
 impl Synced {
     pub async fn task(&self, id: &str) -> Value {
-        self.app
-            .get(&format!("/api/tasks/{id}"), &self.app.viewer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.app.get_json(&format!("/api/tasks/{id}")).await
     }
 
     /// Creates a task in Atlas and waits until it is synced; returns (id, remote id).
@@ -104,6 +97,30 @@ impl Synced {
             .state()
             .update_task(remote_id, fields, None)
             .unwrap()
+    }
+
+    /// Edits a synced task on both sides at nearly the same time: in Altimeter
+    /// first, then in Atlas, with webhooks held back so Atlas's push meets the
+    /// `412` of the remote edit.
+    pub async fn edit_both_sides(
+        &self,
+        id: &str,
+        remote_id: &str,
+        remote_edit: impl FnOnce(&mut TaskFields),
+        local_patch: Value,
+    ) {
+        self.wait_idle().await;
+        self.faults(Faults {
+            webhook_delay_ms: 3_000,
+            ..Faults::default()
+        });
+        self.edit_remote(remote_id, remote_edit);
+        let response = self
+            .app
+            .patch(&format!("/api/tasks/{id}"), &self.app.editor)
+            .json(&local_patch)
+            .send();
+        assert_eq!(response.await.unwrap().status(), 200);
     }
 
     pub fn create_remote(&self, title: &str) -> RemoteTask {

@@ -43,15 +43,7 @@ async fn a_burst_of_remote_deletes_is_held_until_released(backend: Backend) {
         s.sim.state().delete_task(remote_id, None).unwrap();
     }
     let status = || async {
-        let v: Value = s
-            .app
-            .get("/admin/sync-status", &s.app.viewer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = s.app.get_json("/admin/sync-status").await;
         v
     };
     wait_until(20, "five deletes applied and two held", || async {
@@ -118,15 +110,7 @@ async fn pausing_stops_pushes_and_resume_sends_them(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert_eq!(s.calls("POST /tasks"), 0);
     assert_eq!(s.task(&id).await["sync_status"], "pending");
-    let report: Value = s
-        .app
-        .get("/admin/sync-status", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = s.app.get_json("/admin/sync-status").await;
     assert_eq!(
         (report["paused"].clone(), report["queue"]["pending"].clone()),
         (true.into(), 1.into())
@@ -164,13 +148,8 @@ async fn several_workers_on_one_postgres_create_each_task_once() {
     wait_until(60, "all 100 tasks synced", || async {
         let list: Value = s
             .app
-            .get("/api/tasks?sync_status=synced&limit=500", &s.app.viewer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json("/api/tasks?sync_status=synced&limit=500")
+            .await;
         list["data"].as_array().unwrap().len() == 100
     })
     .await;
@@ -228,15 +207,7 @@ async fn a_drain_is_not_held_up_by_a_dead_workers_lease(backend: Backend) {
         v["drained"] == true
     })
     .await;
-    let report: Value = s
-        .app
-        .get("/admin/sync-status", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = s.app.get_json("/admin/sync-status").await;
     assert_eq!(
         report["queue"]["pending"], 1,
         "the dead worker's item waits in line"
@@ -267,15 +238,7 @@ async fn editing_a_legacy_task_links_it_instead_of_creating_a_twin(backend: Back
     atlas::import::import_file(&s.app.db, &outbox, &dir.join("legacy.jsonl"), "test")
         .await
         .unwrap();
-    let list: Value = s
-        .app
-        .get("/api/tasks", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.app.get_json("/api/tasks").await;
     let id = list["data"]
         .as_array()
         .unwrap()
@@ -364,15 +327,7 @@ async fn a_failed_item_raises_an_alert_that_resolves_once_fixed() {
         }
     };
     wait_until(20, "the sync_failed alert to be sent", sent("firing")).await;
-    let report: Value = s
-        .app
-        .get("/admin/sync-status", &s.app.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = s.app.get_json("/admin/sync-status").await;
     assert!(
         report["alerts"]
             .as_array()
