@@ -146,7 +146,7 @@ fn task_form(action: &str, form: &TaskForm, button: &str) -> Markup {
             label for="assignee" { "Assignee" }
             input #assignee name="assignee" value=(form.assignee);
             label for="due_date" { "Due date (YYYY-MM-DD)" }
-            input #due_date name="due_date" value=(form.due_date) placeholder="2026-03-15";
+            input #due_date name="due_date" value=(form.due_date) pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}";
             div { button type="submit" { (button) } }
         }
     }

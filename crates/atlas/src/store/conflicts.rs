@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::{Any, AnyConnection, Executor, FromRow};
 use uuid::Uuid;
 
-use super::Placeholders;
+use super::ParamNumbers;
 use crate::db::{decode_opt_ts, decode_ts, encode_ts};
 use crate::model::Snapshot;
 use crate::sync::merge::{ConflictKind, Field, Winner};
@@ -194,7 +194,7 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
     cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> anyhow::Result<Vec<Conflict>> {
-    let mut p = Placeholders::default();
+    let mut p = ParamNumbers::default();
     let mut sql = format!("SELECT {COLUMNS} FROM sync_conflicts WHERE 1 = 1");
     let mut binds = Vec::new();
     if let Some(status) = status {

@@ -13,12 +13,12 @@ pub mod tasks;
 pub mod tokens;
 pub mod webhook_events;
 
-/// Numbers `$n` placeholders for SQL assembled at run time (sqlx's query builder
+/// Numbers `$n` parameters for SQL assembled at run time (sqlx's query builder
 /// writes `?` for the `Any` driver, which PostgreSQL does not accept).
 #[derive(Debug, Default)]
-pub struct Placeholders(usize);
+pub struct ParamNumbers(usize);
 
-impl Placeholders {
+impl ParamNumbers {
     pub fn next_param(&mut self) -> String {
         self.0 += 1;
         format!("${}", self.0)

@@ -8,7 +8,7 @@ use sqlx::query::Query;
 use sqlx::{Any, Executor, FromRow};
 use uuid::Uuid;
 
-use super::Placeholders;
+use super::ParamNumbers;
 use crate::db::{Backend, decode_opt_ts, decode_ts, encode_ts};
 use crate::model::{Snapshot, SyncStatus, Task};
 
@@ -132,12 +132,12 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     task: &Task,
 ) -> anyhow::Result<()> {
-    let placeholders: Vec<String> = (1..=COLUMNS.split(", ").count())
+    let params: Vec<String> = (1..=COLUMNS.split(", ").count())
         .map(|i| format!("${i}"))
         .collect();
     let sql = format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ({})",
-        placeholders.join(", ")
+        params.join(", ")
     );
     bind_columns(sqlx::query(&sql), task)?
         .execute(executor)
@@ -356,7 +356,7 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     filter: &ListFilter,
 ) -> anyhow::Result<Vec<Task>> {
-    let mut p = Placeholders::default();
+    let mut p = ParamNumbers::default();
     let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE deleted = 0");
     let mut binds: Vec<String> = Vec::new();
     if let Some(status) = filter.status {
