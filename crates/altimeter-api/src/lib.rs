@@ -13,6 +13,6 @@ pub mod webhook;
 pub use error::{ErrorBody, ErrorDetail};
 pub use task::{
     CreateTask, FieldError, Page, Priority, RemoteTask, Status, TaskFields, UnknownVariant,
-    ValidationError, parse_due_date,
+    ValidationError, control_character, parse_due_date,
 };
 pub use webhook::{EventType, WebhookData, WebhookEvent};

@@ -130,9 +130,20 @@ impl TaskFields {
         }
     }
 
-    /// Checks the rules serde cannot: non-blank title and the length limits.
+    /// Checks the rules serde cannot: non-blank title, the length limits, and
+    /// no control characters (line breaks and tabs only in the description).
     pub fn validate(&self) -> Result<(), ValidationError> {
         let mut errors = Vec::new();
+        let texts = [
+            ("title", Some(self.title.as_str()), false),
+            ("description", Some(self.description.as_str()), true),
+            ("assignee", self.assignee.as_deref(), false),
+        ];
+        for (field, text, multiline) in texts {
+            if let Some(message) = text.and_then(|t| control_character(t, multiline)) {
+                errors.push(FieldError::new(field, message));
+            }
+        }
         let title_chars = self.title.chars().count();
         if self.title.trim().is_empty() {
             errors.push(FieldError::new("title", "must not be blank"));
@@ -162,6 +173,23 @@ impl TaskFields {
         }
         ValidationError::from_errors(errors)
     }
+}
+
+/// Why `text` is refused for holding a control character, if it does: any
+/// `char::is_control` one, except line breaks (`\n`, `\r`) and tabs where
+/// `multiline`.
+pub fn control_character(text: &str, multiline: bool) -> Option<String> {
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    text.chars()
+        .enumerate()
+        .find(|&(_, c)| c.is_control() && !allowed(c))
+        .map(|(i, c)| {
+            format!(
+                "must not contain control characters (U+{:04X} at character {})",
+                u32::from(c),
+                i + 1
+            )
+        })
 }
 
 /// One rule a field broke, in terms the person who sent it can act on.
@@ -344,6 +372,25 @@ mod tests {
             err.to_string()
                 .starts_with("title: must not be blank; description:")
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_in_descriptions_kept() {
+        let mut fields = TaskFields::titled("a\u{0}b");
+        fields.description = "line one\r\nline two\ttabbed".into();
+        fields.assignee = Some("ana\u{1b}".into());
+        let err = fields.validate().unwrap_err();
+        let names: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, ["title", "assignee"]);
+        assert_eq!(
+            err.0[0].message,
+            "must not contain control characters (U+0000 at character 2)"
+        );
+        let mut fields = TaskFields::titled("tab\tin title");
+        assert!(fields.validate().is_err());
+        fields.title = "fine".into();
+        fields.description = "bell\u{7}".into();
+        assert_eq!(fields.validate().unwrap_err().0[0].field, "description");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::sync::retry::RetryPolicy;
 
@@ -14,6 +14,20 @@ use crate::sync::retry::RetryPolicy;
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration like 5s, 100ms or 5m ({e})"))
+}
+
+/// The shortest webhook secret Atlas accepts: a shorter one is guessable.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+/// A secret that is really there: an empty or blank value (an unfilled line in
+/// an env file) is the same as none.
+pub fn filled(secret: Option<&SecretString>) -> Option<&SecretString> {
+    secret.filter(|s| !s.expose_secret().trim().is_empty())
+}
+
+/// A setting that is really there: empty or blank is the same as unset.
+fn filled_text(value: Option<&String>) -> Option<&String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 /// Where the database lives; shared by every command.
@@ -73,13 +87,28 @@ impl AltimeterArgs {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             anyhow::bail!("ALTIMETER_API_URL must be an http:// or https:// URL (got `{url}`)");
         }
-        let Some(api_key) = self.altimeter_api_key.clone() else {
+        let Some(api_key) = filled(self.altimeter_api_key.as_ref()).cloned() else {
             anyhow::bail!("ALTIMETER_API_KEY must be set when ALTIMETER_API_URL is");
         };
         Ok(Some(AltimeterConfig {
             api_url: url.trim_end_matches('/').to_owned(),
             api_key,
         }))
+    }
+
+    /// The webhook secret, if one is set; one too short to be safe is an error.
+    pub fn webhook_secret(&self) -> anyhow::Result<Option<SecretString>> {
+        let Some(secret) = filled(self.altimeter_webhook_secret.as_ref()) else {
+            return Ok(None);
+        };
+        let length = secret.expose_secret().len();
+        if length < MIN_WEBHOOK_SECRET_BYTES {
+            anyhow::bail!(
+                "ALTIMETER_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes \
+                 (it has {length}); use the secret Altimeter shows for the webhook"
+            );
+        }
+        Ok(Some(secret.clone()))
     }
 }
 
@@ -132,7 +161,8 @@ impl SyncArgs {
         if self.reconcile_interval < Duration::from_secs(1) {
             anyhow::bail!("ATLAS_RECONCILE_INTERVAL must be at least 1s");
         }
-        if let Some(url) = &self.alert_webhook_url {
+        let alert_webhook_url = filled_text(self.alert_webhook_url.as_ref());
+        if let Some(url) = alert_webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 anyhow::bail!(
                     "ATLAS_ALERT_WEBHOOK_URL must be an http:// or https:// URL (got `{url}`)"
@@ -147,7 +177,7 @@ impl SyncArgs {
         }
         Ok(SyncConfig {
             altimeter: self.altimeter.validate()?,
-            webhook_secret: self.altimeter.altimeter_webhook_secret.clone(),
+            webhook_secret: self.altimeter.webhook_secret()?,
             allow_unsigned_webhooks: self.allow_unsigned_webhooks,
             conflict_window: self.conflict_window,
             retry: RetryPolicy {
@@ -156,7 +186,7 @@ impl SyncArgs {
                 factor: 5,
             },
             reconcile_interval: self.reconcile_interval,
-            alert_webhook_url: self.alert_webhook_url.clone(),
+            alert_webhook_url: alert_webhook_url.cloned(),
             queue_alert_threshold: self.queue_alert_threshold,
             push_delay: self.push_delay,
             concurrency: self.sync_concurrency,
@@ -282,6 +312,38 @@ mod tests {
             altimeter_api_key: key.map(|k| SecretString::from(k.to_owned())),
             altimeter_webhook_secret: None,
         }
+    }
+
+    fn with_secret(secret: &str) -> AltimeterArgs {
+        AltimeterArgs {
+            altimeter_webhook_secret: Some(SecretString::from(secret.to_owned())),
+            ..args(None, None)
+        }
+    }
+
+    #[test]
+    fn an_empty_or_blank_secret_is_no_secret_and_a_short_one_is_refused() {
+        assert!(with_secret("").webhook_secret().unwrap().is_none());
+        assert!(with_secret("  \t").webhook_secret().unwrap().is_none());
+        let err = with_secret("dev-secret").webhook_secret().unwrap_err();
+        assert!(
+            err.to_string().contains("at least 16 bytes (it has 10)"),
+            "{err}"
+        );
+        let ok = with_secret("0123456789abcdef")
+            .webhook_secret()
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.expose_secret(), "0123456789abcdef");
+    }
+
+    #[test]
+    fn an_empty_api_key_is_missing() {
+        let err = args(Some("http://a/v1"), Some(" ")).validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ALTIMETER_API_KEY must be set when ALTIMETER_API_URL is"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! are kept. A row without an `id` gets one derived from its line and content, so
 //! importing the same file again (after an interruption, say) skips the rows
 //! already in and changes nothing. Rows without a legacy Altimeter link are queued
-//! for their first push; rows with one wait for `atlas sync backfill`.
+//! for their first push; rows with one wait for `atlas sync backfill`, unless
+//! sync has already imported that Altimeter task and nobody has changed it in
+//! Atlas: then the row is merged into it rather than becoming its twin.
 
 use std::path::Path;
 
@@ -12,7 +14,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::db::{Db, now};
+use sqlx::AnyConnection;
+
+use crate::db::{Backend, Db, now};
 use crate::model::{HistorySource, Task};
 use crate::store::history::{self, Origin};
 use crate::store::tasks;
@@ -45,6 +49,9 @@ struct Row {
 pub struct Report {
     pub imported: u64,
     pub already_present: u64,
+    /// Rows whose Altimeter task sync had already imported, untouched in Atlas:
+    /// the row was merged into that task instead of becoming its twin.
+    pub merged: u64,
     /// `(line number, what is wrong)` for each refused row.
     pub errors: Vec<(u64, String)>,
 }
@@ -93,11 +100,23 @@ pub async fn import_file(
                 report.already_present += 1;
                 continue;
             }
-            tasks::insert(&mut *tx, task).await?;
             let origin = Origin {
                 source: HistorySource::Import,
                 actor: Some(actor),
             };
+            match merge_target(&mut tx, db.backend(), task).await? {
+                Target::New => {}
+                Target::AlreadyMerged => {
+                    report.already_present += 1;
+                    continue;
+                }
+                Target::SyncImport(twin) => {
+                    merge(&mut tx, outbox, task, *twin, origin).await?;
+                    report.merged += 1;
+                    continue;
+                }
+            }
+            tasks::insert(&mut *tx, task).await?;
             history::record(&mut *tx, task, origin).await?;
             if task.related_altimeter_task_id.is_none() {
                 outbox
@@ -111,6 +130,87 @@ pub async fn import_file(
     }
     outbox.wake();
     Ok(report)
+}
+
+/// Where a row with a legacy link goes.
+enum Target {
+    /// Nowhere yet: it becomes a task of its own.
+    New,
+    /// An earlier run merged it into the task sync imported.
+    AlreadyMerged,
+    /// Sync already imported its Altimeter task, and nobody has changed that
+    /// task in Atlas: it is the same task, so the row is merged into it.
+    SyncImport(Box<Task>),
+}
+
+async fn merge_target(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    row: &Task,
+) -> anyhow::Result<Target> {
+    let Some(related) = row.related_altimeter_task_id.as_deref() else {
+        return Ok(Target::New);
+    };
+    if let Some(earlier) = tasks::find_by_related_id(&mut *tx, related).await? {
+        let imported =
+            history::first_of_source(&mut *tx, earlier.id, HistorySource::Import).await?;
+        if imported == Some(row.snapshot()) {
+            return Ok(Target::AlreadyMerged);
+        }
+    }
+    let Some(found) = tasks::find_by_remote_id(&mut *tx, related).await? else {
+        return Ok(Target::New);
+    };
+    let Some(twin) = tasks::get_for_update(&mut *tx, found.id, backend).await? else {
+        return Ok(Target::New);
+    };
+    if twin.deleted
+        || twin.related_altimeter_task_id.is_some()
+        || history::changed_in_atlas(&mut *tx, twin.id).await?
+    {
+        return Ok(Target::New);
+    }
+    Ok(Target::SyncImport(Box::new(twin)))
+}
+
+/// Merges a legacy row into the task sync imported from the same Altimeter
+/// task. The task keeps its id; it takes the row's fields and times as its
+/// import version (recorded in its history), and its link starts over as a
+/// first link, queued for a pull: settling it then treats the row exactly as
+/// it would had the row been imported first — in sync if Altimeter still holds
+/// what the row says, otherwise every difference weighed as a conflict.
+async fn merge(
+    tx: &mut AnyConnection,
+    outbox: &Outbox,
+    row: &Task,
+    twin: Task,
+    origin: Origin<'_>,
+) -> anyhow::Result<()> {
+    let remote_id = twin.remote_id.clone().unwrap_or_default();
+    let merged = Task {
+        fields: row.fields.clone(),
+        version: twin.version + 1,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        related_altimeter_task_id: row.related_altimeter_task_id.clone(),
+        remote_id: None,
+        remote_version: None,
+        sync_base: None,
+        last_synced_at: None,
+        ..twin.clone()
+    };
+    anyhow::ensure!(
+        tasks::update(&mut *tx, &merged, twin.version).await?,
+        "task {} changed while the import merged a row into it",
+        twin.id
+    );
+    history::record(&mut *tx, &merged, origin).await?;
+    outbox
+        .pull(tx, Some(twin.id), &remote_id, None, "import", now())
+        .await?;
+    task_status::refresh(tx, twin.id).await?;
+    tracing::info!(task_id = %twin.id, %remote_id, "legacy row merged into the task sync imported");
+    Ok(())
 }
 
 type Numbered = (u64, Result<Row, String>);

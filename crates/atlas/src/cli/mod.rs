@@ -147,8 +147,10 @@ async fn import(database: &DatabaseArgs, file: &std::path::Path) -> anyhow::Resu
         eprintln!("{}:{line}: {message}", file.display());
     }
     println!(
-        "imported {} task(s); {} already present; {} row(s) refused",
+        "imported {} task(s); {} merged into tasks sync had imported; {} already present; {} \
+         row(s) refused",
         report.imported,
+        report.merged,
         report.already_present,
         report.errors.len()
     );

@@ -46,6 +46,18 @@ fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<ListCursor>> {
         .transpose()
 }
 
+/// The `q` parameter: blank means no search; a control character (which no
+/// stored task can hold) is refused.
+fn search_text(q: Option<String>) -> ApiResult<Option<String>> {
+    let Some(q) = q.filter(|q| !q.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(message) = altimeter_api::control_character(&q, false) {
+        return Err(ApiError::Unprocessable(format!("q: {message}")));
+    }
+    Ok(Some(q))
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("no task has id `{id}`"))
 }
@@ -64,7 +76,7 @@ async fn list(
     let filter = ListFilter {
         status: params.status,
         sync_status: params.sync_status,
-        q: params.q.filter(|q| !q.trim().is_empty()),
+        q: search_text(params.q)?,
         cursor: parse_cursor(params.cursor)?,
         limit: limit + 1,
     };

@@ -58,7 +58,7 @@ async fn receive(
 /// signature, 403 with a wrong one. With no secret configured, webhooks are
 /// refused unless `ATLAS_ALLOW_UNSIGNED_WEBHOOKS` is set.
 fn check_signature(state: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
-    let Some(secret) = &state.sync.webhook_secret else {
+    let Some(secret) = crate::config::filled(state.sync.webhook_secret.as_ref()) else {
         if state.sync.allow_unsigned_webhooks {
             count("unsigned_accepted");
             tracing::warn!(

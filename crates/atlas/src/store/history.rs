@@ -126,6 +126,23 @@ pub async fn last_local_edit<'c, E: Executor<'c, Database = Any>>(
     crate::db::decode_opt_ts(row.0.as_deref())
 }
 
+/// Whether any version of the task was made in Atlas (an edit, import, merge
+/// or resolution), rather than every one pulled from Altimeter.
+pub async fn changed_in_atlas<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    task_id: Uuid,
+) -> anyhow::Result<bool> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM task_history WHERE task_id = $1 \
+         AND source NOT IN ('remote', 'remote_held')",
+    )
+    .bind(task_id.to_string())
+    .fetch_one(executor)
+    .await
+    .context("reading a task's history failed")?;
+    Ok(n > 0)
+}
+
 /// The earliest version of a task that came from `source` (e.g. its import).
 pub async fn first_of_source<'c, E: Executor<'c, Database = Any>>(
     executor: E,

@@ -300,6 +300,15 @@ pub async fn find_unlinked_by_related_id<'c, E: Executor<'c, Database = Any>>(
     fetch_where(executor, condition, related_id).await
 }
 
+/// A task carrying this legacy `related_altimeter_task_id`, linked or not.
+pub async fn find_by_related_id<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    related_id: &str,
+) -> anyhow::Result<Option<Task>> {
+    let condition = "related_altimeter_task_id = $1 ORDER BY id LIMIT 1";
+    fetch_where(executor, condition, related_id).await
+}
+
 /// How many live tasks are linked to Altimeter.
 pub async fn count_linked<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyhow::Result<i64> {
     let (n,): (i64,) =

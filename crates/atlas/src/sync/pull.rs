@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::engine::{Engine, ItemError};
 use super::push::vanished;
-use super::settle::{REMOTE_ACTOR, settle, snapshot_of};
+use super::settle::{REMOTE_ACTOR, settle, snapshot_of, storable};
 use crate::db::now;
 use crate::model::{HistorySource, SyncStatus, Task};
 use crate::store::history::{self, Origin};
@@ -111,6 +111,7 @@ async fn not_found(engine: &Engine, item: &QueueItem, remote_id: &str) -> Result
 
 /// A task made in Altimeter that Atlas has never seen becomes a local task.
 async fn import(engine: &Engine, item: &QueueItem, remote: &RemoteTask) -> Result<(), ItemError> {
+    storable(remote)?;
     let mut tx = engine.begin(Some(item)).await?;
     if tasks::find_by_remote_id(&mut *tx, &remote.id)
         .await?

@@ -40,6 +40,21 @@ pub fn link_to(task: &Task, remote: &RemoteTask, base: Snapshot, at: DateTime<Ut
     }
 }
 
+/// Refuses, for good, a remote task whose fields break the task rules (a
+/// control character, an over-long title): Atlas cannot store it, and no retry
+/// changes that until someone fixes it in Altimeter.
+pub fn storable(remote: &RemoteTask) -> Result<(), ItemError> {
+    if remote.deleted {
+        return Ok(());
+    }
+    remote.fields.validate().map_err(|e| {
+        ItemError::Permanent(format!(
+            "Altimeter task {} cannot be stored in Atlas ({e}); fix it in Altimeter, then retry",
+            remote.id
+        ))
+    })
+}
+
 /// Settles `task_id` against `remote` and ends `item` (if any).
 pub async fn settle(
     engine: &Engine,
@@ -47,6 +62,7 @@ pub async fn settle(
     task_id: Uuid,
     remote: &RemoteTask,
 ) -> Result<(), ItemError> {
+    storable(remote)?;
     let mut tx = engine.begin(item).await?;
     let task = tasks::get_for_update(&mut *tx, task_id, engine.db.backend())
         .await?

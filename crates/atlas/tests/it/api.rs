@@ -13,6 +13,8 @@ on_both_backends!(
     unknown_ids_and_routes_answer_json_errors,
     concurrent_patches_all_land,
     health_readiness_and_metrics,
+    invented_methods_and_paths_mint_no_metric_series,
+    control_characters_are_refused_with_the_field_named,
 );
 
 async fn app(backend: Backend) -> Option<TestApp> {
@@ -555,4 +557,97 @@ async fn health_readiness_and_metrics(backend: Backend) {
         .unwrap();
     assert!(metrics.contains("atlas_http_requests_total{"), "{metrics}");
     assert!(metrics.contains("route=\"/api/tasks\""));
+}
+
+/// A hostile client sending made-up methods and paths cannot grow `/metrics`:
+/// they are counted under `other` and `unmatched`.
+async fn invented_methods_and_paths_mint_no_metric_series(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    for i in 0..3 {
+        let method = reqwest::Method::from_bytes(format!("RAND{i}X").as_bytes()).unwrap();
+        app.http
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        app.http
+            .get(app.url(&format!("/no-such-page-{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("RAND"),
+        "a client-invented method became a label"
+    );
+    assert!(
+        !metrics.contains("no-such-page"),
+        "a raw path became a label"
+    );
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+/// NUL and other control characters are refused with a 422 naming the field,
+/// on both backends (PostgreSQL cannot store NUL in text); line breaks and
+/// tabs in a description are kept.
+async fn control_characters_are_refused_with_the_field_named(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    for body in [
+        json!({"title": "a\u{0}b"}),
+        json!({"title": "ok", "assignee": "ana\u{7}"}),
+        json!({"title": "ok", "description": "nul \u{0} here"}),
+    ] {
+        let response = app
+            .post("/api/tasks", &app.editor)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("must not contain control characters"),
+            "{answer}"
+        );
+    }
+    let kept = app
+        .create_task(json!({"title": "Pour slab", "description": "line one\r\nline two\tend"}))
+        .await;
+    assert_eq!(kept["description"], "line one\r\nline two\tend");
+    let id = kept["id"].as_str().unwrap();
+    let response = app
+        .patch(&format!("/api/tasks/{id}"), &app.editor)
+        .json(&json!({"title": "x\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let response = app
+        .get("/api/tasks?q=%00", &app.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let list: Value = app.get_json("/api/tasks").await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "nothing else was stored"
+    );
 }

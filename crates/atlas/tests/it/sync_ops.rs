@@ -11,6 +11,8 @@ on_both_backends!(
     pausing_stops_pushes_and_resume_sends_them,
     a_drain_is_not_held_up_by_a_dead_workers_lease,
     editing_a_legacy_task_links_it_instead_of_creating_a_twin,
+    a_legacy_row_loaded_after_sync_imported_its_task_is_merged_into_it,
+    a_merged_legacy_row_that_disagrees_with_altimeter_is_a_conflict,
     a_task_deleted_before_its_lost_create_answer_is_deleted_in_altimeter_too,
 );
 
@@ -225,51 +227,135 @@ async fn a_drain_is_not_held_up_by_a_dead_workers_lease(backend: Backend) {
     s.wait_status(&id, "synced").await;
 }
 
-async fn editing_a_legacy_task_links_it_instead_of_creating_a_twin(backend: Backend) {
-    let Some(s) = spawn_synced(backend, |_| {}).await else {
-        return;
-    };
-    let remote = s.create_remote("Legacy: order formwork");
+/// Loads one legacy export row naming `remote_id` (plus `extra` fields)
+/// through `atlas import`.
+async fn import_legacy_row(s: &Synced, remote_id: &str, extra: Value) -> atlas::import::Report {
     let outbox = atlas::sync::outbox::Outbox::new(s.app.db.backend(), std::time::Duration::ZERO);
-    let line = serde_json::json!({"title": "Legacy: order formwork", "related_altimeter_task_id": remote.id}).to_string();
+    let mut row = serde_json::json!({"title": "Legacy: order formwork", "related_altimeter_task_id": remote_id});
+    row.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     let dir = std::env::temp_dir().join(format!("atlas-legacy-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("legacy.jsonl"), line).unwrap();
+    std::fs::write(dir.join("legacy.jsonl"), row.to_string()).unwrap();
     atlas::import::import_file(&s.app.db, &outbox, &dir.join("legacy.jsonl"), "test")
         .await
-        .unwrap();
-    let list: Value = s.app.get_json("/api/tasks").await;
-    let id = list["data"]
-        .as_array()
         .unwrap()
-        .iter()
-        .find(|t| t["related_altimeter_task_id"] == remote.id.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let patch = serde_json::json!({"assignee": "Ana"});
+}
+
+/// Every live task in Atlas.
+async fn all_tasks(s: &Synced) -> Vec<Value> {
+    let list: Value = s.app.get_json("/api/tasks?limit=200").await;
+    list["data"].as_array().unwrap().clone()
+}
+
+/// The one Atlas task for the legacy row: edited, then pushed to its Altimeter
+/// task rather than to a new one.
+async fn edit_the_legacy_task(s: &Synced, remote_id: &str) {
+    let tasks = all_tasks(s).await;
     assert_eq!(
-        s.app
-            .patch(&format!("/api/tasks/{id}"), &s.app.editor)
-            .json(&patch)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        tasks.len(),
+        1,
+        "one Atlas task for the legacy row: {tasks:?}"
     );
+    assert_eq!(tasks[0]["related_altimeter_task_id"], remote_id);
+    let id = tasks[0]["id"].as_str().unwrap().to_owned();
+    let patch = serde_json::json!({"assignee": "Ana"});
+    let status = s
+        .app
+        .patch(&format!("/api/tasks/{id}"), &s.app.editor)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
     wait_until(20, "the legacy task linked and pushed", || async {
         let task = s.task(&id).await;
-        task["remote_id"] == remote.id.as_str() && task["sync_status"] == "synced"
+        task["remote_id"] == remote_id
+            && task["sync_status"] == "synced"
+            && task["assignee"] == "Ana"
     })
     .await;
+    s.wait_idle().await;
+    assert_eq!(all_tasks(s).await.len(), 1, "still one Atlas task");
     assert_eq!(
         s.calls("POST /tasks"),
         0,
         "no twin was created in Altimeter"
     );
-    assert_eq!(s.remote(&remote.id).fields.assignee.as_deref(), Some("Ana"));
+    assert_eq!(s.remote(remote_id).fields.assignee.as_deref(), Some("Ana"));
+}
+
+/// The legacy row is loaded while sync is paused, so it is in Atlas before the
+/// webhook for its Altimeter task is acted on.
+async fn editing_a_legacy_task_links_it_instead_of_creating_a_twin(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    s.app
+        .post("/admin/sync/pause", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    let remote = s.create_remote("Legacy: order formwork");
+    let report = import_legacy_row(&s, &remote.id, serde_json::json!({})).await;
+    assert_eq!((report.imported, report.merged), (1, 0));
+    s.app
+        .post("/admin/sync/resume", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    edit_the_legacy_task(&s, &remote.id).await;
+}
+
+/// The other order: sync imports the Altimeter task first, then the legacy row
+/// naming it is loaded. It is merged into that task instead of becoming a twin.
+async fn a_legacy_row_loaded_after_sync_imported_its_task_is_merged_into_it(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let remote = s.create_remote("Legacy: order formwork");
+    wait_until(20, "the Altimeter task imported by sync", || async {
+        all_tasks(&s)
+            .await
+            .iter()
+            .any(|t| t["remote_id"] == remote.id.as_str())
+    })
+    .await;
+    let report = import_legacy_row(&s, &remote.id, serde_json::json!({})).await;
+    assert_eq!((report.imported, report.merged), (0, 1));
+    let again = import_legacy_row(&s, &remote.id, serde_json::json!({})).await;
+    assert_eq!(
+        (again.imported, again.merged, again.already_present),
+        (0, 0, 1),
+        "a second run of the same file changes nothing"
+    );
+    edit_the_legacy_task(&s, &remote.id).await;
+}
+
+/// A merged legacy row that disagrees with Altimeter is weighed like any first
+/// link without a known base: the difference is a conflict for a person.
+async fn a_merged_legacy_row_that_disagrees_with_altimeter_is_a_conflict(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let remote = s.create_remote("Legacy: order formwork");
+    wait_until(20, "the Altimeter task imported by sync", || async {
+        all_tasks(&s)
+            .await
+            .iter()
+            .any(|t| t["remote_id"] == remote.id.as_str())
+    })
+    .await;
+    let report = import_legacy_row(&s, &remote.id, serde_json::json!({"priority": "urgent"})).await;
+    assert_eq!(report.merged, 1);
+    let id = all_tasks(&s).await[0]["id"].as_str().unwrap().to_owned();
+    s.wait_status(&id, "conflict").await;
+    let conflicts: Value = s.app.get_json("/api/conflicts?status=unresolved").await;
+    assert_eq!(conflicts["data"].as_array().unwrap().len(), 1);
+    assert_eq!(all_tasks(&s).await.len(), 1, "no twin in Atlas");
+    assert_eq!(s.calls("POST /tasks"), 0, "no twin in Altimeter");
 }
 
 /// A receiver for Atlas's alert webhook: every JSON body it is sent.

@@ -9,6 +9,8 @@ use crate::sync_harness::{SECRET, Synced, spawn_synced};
 on_both_backends!(
     forged_or_missing_signatures_are_refused_and_change_nothing,
     a_duplicated_event_is_processed_once,
+    an_empty_secret_refuses_webhooks_signed_with_the_empty_key,
+    a_remote_task_atlas_cannot_store_fails_alone_and_says_what_to_fix,
 );
 
 fn event(event_id: &str, task_id: &str, version: i64) -> String {
@@ -115,4 +117,67 @@ async fn a_duplicated_event_is_processed_once(backend: Backend) {
     let stale = event("evt_replayed_old", &remote_id, edited.version - 1);
     let replay = post(&s, &stale, Some(&sign(SECRET.as_bytes(), stale.as_bytes()))).await;
     assert_eq!(replay.1["status"], "already_current");
+}
+
+/// An unfilled `ALTIMETER_WEBHOOK_SECRET=` line is no secret: a webhook signed
+/// under the empty key is refused like any unsigned one, and queues nothing.
+async fn an_empty_secret_refuses_webhooks_signed_with_the_empty_key(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |c| {
+        c.webhook_secret = Some(secrecy::SecretString::from(String::new()));
+    })
+    .await
+    else {
+        return;
+    };
+    let remote = s.create_remote("Forged target");
+    s.wait_idle().await;
+    let before = queued(&s).await;
+    let body = event("evt_forged_empty_key", &remote.id, 99);
+    let (status, answer) = post(&s, &body, Some(&sign(b"", body.as_bytes()))).await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(queued(&s).await, before, "nothing was queued");
+}
+
+/// Altimeter may hold a task Atlas cannot store (a NUL in its title): its pull
+/// fails at once and for good, naming the Altimeter task and the field, and
+/// the tasks behind it still sync.
+async fn a_remote_task_atlas_cannot_store_fails_alone_and_says_what_to_fix(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let bad = s.create_remote("Pour\u{0}slab");
+    let good = s.create_remote("Order rebar");
+    wait_until(20, "the good task imported", || async {
+        let list: Value = s.app.get_json("/api/tasks").await;
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["remote_id"] == good.id.as_str())
+    })
+    .await;
+    wait_until(20, "the bad task's pull failed", || async {
+        let failed: Value = s.app.get_json("/admin/sync/failed").await;
+        !failed["data"].as_array().unwrap().is_empty()
+    })
+    .await;
+    let failed: Value = s.app.get_json("/admin/sync/failed").await;
+    let items = failed["data"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{failed}");
+    assert_eq!(items[0]["remote_id"], bad.id.as_str());
+    assert_eq!(
+        items[0]["attempts"], 1,
+        "not retried as if Altimeter were down"
+    );
+    let error = items[0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains(&bad.id) && error.contains("title"),
+        "{error}"
+    );
+    let list: Value = s.app.get_json("/api/tasks").await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "only the good task is in Atlas"
+    );
 }
