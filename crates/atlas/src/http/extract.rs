@@ -140,10 +140,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        Query::<T>::try_from_uri(&parts.uri)
+        let uri = without_empty_parameters(parts.uri.query().unwrap_or_default())?;
+        Query::<T>::try_from_uri(&uri)
             .map(|Query(v)| ApiQuery(v))
             .map_err(|e| ApiError::Unprocessable(e.body_text()))
     }
+}
+
+/// The query with every empty parameter (`status=`, the shape a form submits
+/// for a field left blank) left out: an empty parameter means "not given".
+fn without_empty_parameters(query: &str) -> Result<axum::http::Uri, ApiError> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(_, value)| !value.is_empty())
+        })
+        .collect();
+    format!("/?{}", kept.join("&"))
+        .parse()
+        .map_err(|_| ApiError::BadRequest("the query string is not valid".into()))
 }
 
 /// The optional `If-Match: "<version>"` header.

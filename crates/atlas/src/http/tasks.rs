@@ -46,10 +46,11 @@ fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<ListCursor>> {
         .transpose()
 }
 
-/// The `q` parameter: blank means no search; a control character (which no
-/// stored task can hold) is refused.
+/// The `q` parameter, trimmed (a phone keyboard adds a trailing space): blank
+/// means no search; a control character (which no stored task can hold) is
+/// refused.
 fn search_text(q: Option<String>) -> ApiResult<Option<String>> {
-    let Some(q) = q.filter(|q| !q.trim().is_empty()) else {
+    let Some(q) = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
         return Ok(None);
     };
     if let Some(message) = altimeter_api::control_character(&q, false) {

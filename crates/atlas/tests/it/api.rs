@@ -15,6 +15,7 @@ on_both_backends!(
     health_readiness_and_metrics,
     invented_methods_and_paths_mint_no_metric_series,
     control_characters_are_refused_with_the_field_named,
+    empty_parameters_mean_no_filter_and_search_is_trimmed,
 );
 
 async fn app(backend: Backend) -> Option<TestApp> {
@@ -523,6 +524,11 @@ async fn concurrent_patches_all_land(backend: Backend) {
     assert_eq!(versions, (1..=21).collect::<Vec<_>>());
 }
 
+async fn metrics_text(app: &TestApp) -> String {
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
 async fn health_readiness_and_metrics(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
@@ -546,15 +552,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
         200
     );
     app.get("/api/tasks", &app.viewer).send().await.unwrap();
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(metrics.contains("atlas_http_requests_total{"), "{metrics}");
     assert!(metrics.contains("route=\"/api/tasks\""));
 }
@@ -578,15 +576,7 @@ async fn invented_methods_and_paths_mint_no_metric_series(backend: Backend) {
             .await
             .unwrap();
     }
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(
         !metrics.contains("RAND"),
         "a client-invented method became a label"
@@ -649,5 +639,37 @@ async fn control_characters_are_refused_with_the_field_named(backend: Backend) {
         list["data"].as_array().unwrap().len(),
         1,
         "nothing else was stored"
+    );
+}
+
+/// A form submits blank fields as `status=&limit=`: they mean "no filter", not
+/// a 422; and a search with the trailing space of a phone keyboard still finds.
+async fn empty_parameters_mean_no_filter_and_search_is_trimmed(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    app.create_task(json!({"title": "Pour slab"})).await;
+    app.create_task(json!({"title": "Order rebar"})).await;
+    let all: Value = app
+        .get_json("/api/tasks?status=&sync_status=&q=&limit=&cursor=")
+        .await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 2, "{all}");
+    let found: Value = app.get_json("/api/tasks?q=slab%20&status=").await;
+    let titles: Vec<&str> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Pour slab"]);
+    let response = app
+        .get("/api/tasks?status=nonsense", &app.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        422,
+        "a value that is there is still checked"
     );
 }

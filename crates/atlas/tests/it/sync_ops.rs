@@ -309,20 +309,26 @@ async fn editing_a_legacy_task_links_it_instead_of_creating_a_twin(backend: Back
     edit_the_legacy_task(&s, &remote.id).await;
 }
 
+/// An Altimeter task, once sync has imported it into Atlas.
+async fn imported_by_sync(s: &Synced) -> altimeter_api::RemoteTask {
+    let remote = s.create_remote("Legacy: order formwork");
+    wait_until(20, "the Altimeter task imported by sync", || async {
+        all_tasks(s)
+            .await
+            .iter()
+            .any(|t| t["remote_id"] == remote.id.as_str())
+    })
+    .await;
+    remote
+}
+
 /// The other order: sync imports the Altimeter task first, then the legacy row
 /// naming it is loaded. It is merged into that task instead of becoming a twin.
 async fn a_legacy_row_loaded_after_sync_imported_its_task_is_merged_into_it(backend: Backend) {
     let Some(s) = spawn_synced(backend, |_| {}).await else {
         return;
     };
-    let remote = s.create_remote("Legacy: order formwork");
-    wait_until(20, "the Altimeter task imported by sync", || async {
-        all_tasks(&s)
-            .await
-            .iter()
-            .any(|t| t["remote_id"] == remote.id.as_str())
-    })
-    .await;
+    let remote = imported_by_sync(&s).await;
     let report = import_legacy_row(&s, &remote.id, serde_json::json!({})).await;
     assert_eq!((report.imported, report.merged), (0, 1));
     let again = import_legacy_row(&s, &remote.id, serde_json::json!({})).await;
@@ -340,14 +346,7 @@ async fn a_merged_legacy_row_that_disagrees_with_altimeter_is_a_conflict(backend
     let Some(s) = spawn_synced(backend, |_| {}).await else {
         return;
     };
-    let remote = s.create_remote("Legacy: order formwork");
-    wait_until(20, "the Altimeter task imported by sync", || async {
-        all_tasks(&s)
-            .await
-            .iter()
-            .any(|t| t["remote_id"] == remote.id.as_str())
-    })
-    .await;
+    let remote = imported_by_sync(&s).await;
     let report = import_legacy_row(&s, &remote.id, serde_json::json!({"priority": "urgent"})).await;
     assert_eq!(report.merged, 1);
     let id = all_tasks(&s).await[0]["id"].as_str().unwrap().to_owned();
