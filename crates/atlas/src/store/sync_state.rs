@@ -96,3 +96,19 @@ pub async fn try_lease(
     .with_context(|| format!("taking lease `{key}` failed"))?;
     Ok(result.rows_affected() == 1)
 }
+
+/// Gives up the lease `key` if `owner` holds it, so the next node need not wait
+/// for it to expire.
+pub async fn release_lease<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    key: &str,
+    owner: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM sync_state WHERE key = $1 AND value = $2")
+        .bind(key)
+        .bind(owner)
+        .execute(executor)
+        .await
+        .with_context(|| format!("releasing lease `{key}` failed"))?;
+    Ok(())
+}

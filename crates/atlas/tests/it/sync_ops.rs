@@ -13,6 +13,7 @@ on_both_backends!(
     editing_a_legacy_task_links_it_instead_of_creating_a_twin,
     a_legacy_row_loaded_after_sync_imported_its_task_is_merged_into_it,
     a_merged_legacy_row_that_disagrees_with_altimeter_is_a_conflict,
+    the_reconciliation_lease_is_released_when_its_pass_ends,
     a_task_deleted_before_its_lost_create_answer_is_deleted_in_altimeter_too,
 );
 
@@ -355,6 +356,35 @@ async fn a_merged_legacy_row_that_disagrees_with_altimeter_is_a_conflict(backend
     assert_eq!(conflicts["data"].as_array().unwrap().len(), 1);
     assert_eq!(all_tasks(&s).await.len(), 1, "no twin in Atlas");
     assert_eq!(s.calls("POST /tasks"), 0, "no twin in Altimeter");
+}
+
+/// A node holds the reconciliation lease only while its pass runs: once the
+/// pass is over, another node (here: a made-up one) can take it at once,
+/// rather than waiting out a whole interval if the first node had crashed.
+async fn the_reconciliation_lease_is_released_when_its_pass_ends(backend: Backend) {
+    use atlas::store::sync_state;
+    use atlas::sync::maintenance::{RECONCILE_LAST, RECONCILE_LEASE};
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let pool = s.app.db.pool();
+    wait_until(20, "the first reconciliation pass done", || async {
+        sync_state::get_ts(pool, RECONCILE_LAST)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    // The pass records its end just before it releases the lease: wait for that.
+    wait_until(10, "the lease free for another node", || async {
+        let mut conn = pool.acquire().await.unwrap();
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::seconds(30);
+        sync_state::try_lease(&mut conn, RECONCILE_LEASE, "another-node", until, now)
+            .await
+            .unwrap()
+    })
+    .await;
 }
 
 /// A receiver for Atlas's alert webhook: every JSON body it is sent.
