@@ -106,16 +106,22 @@ pub async fn run(database: &DatabaseArgs, command: SyncCommand) -> anyhow::Resul
             println!("{n} task(s) queued to retry");
         }
         SyncCommand::Failed => {
-            for item in queue::failed(db.pool(), 500).await? {
-                let subject = item
-                    .task_id
-                    .map_or_else(|| item.lane.clone(), |t| t.to_string());
-                let error = item.last_error.unwrap_or_default();
-                println!(
-                    "{}\t{}\t{subject}\t{error}",
-                    item.id,
-                    item.direction.as_str()
-                );
+            let mut after = None;
+            loop {
+                let items = queue::failed(db.pool(), after, 500).await?;
+                let Some(last) = items.last() else { break };
+                after = Some(last.id);
+                for item in items {
+                    let subject = item
+                        .task_id
+                        .map_or_else(|| item.lane.clone(), |t| t.to_string());
+                    let error = item.last_error.unwrap_or_default();
+                    println!(
+                        "{}\t{}\t{subject}\t{error}",
+                        item.id,
+                        item.direction.as_str()
+                    );
+                }
             }
         }
         SyncCommand::Held => {

@@ -1,5 +1,6 @@
 //! `/admin`: the sync status report and the operator's actions (admin role).
 
+use altimeter_api::Page;
 use axum::body::Body;
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -10,7 +11,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Admin, Viewer, parse_json, read_body};
+use super::extract::{Admin, ApiQuery, Viewer, parse_json, read_body};
+use super::pages::{page_limit, paginate};
 use crate::auth::Caller;
 use crate::store::queue::{self, QueueItem};
 use crate::sync::{ops, status};
@@ -38,9 +40,30 @@ async fn sync_status(
     Ok(Json(report))
 }
 
-async fn failed(State(state): State<AppState>, _: Viewer) -> ApiResult<Json<Value>> {
-    let items: Vec<QueueItem> = queue::failed(state.db.pool(), 500).await?;
-    Ok(Json(json!({"data": items, "next_cursor": null})))
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailedParams {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Failed items, newest first, a page at a time like every other list.
+async fn failed(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiQuery(params): ApiQuery<FailedParams>,
+) -> ApiResult<Json<Page<QueueItem>>> {
+    let limit = page_limit(params.limit)?;
+    let after = params
+        .cursor
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                ApiError::Unprocessable(format!("cursor `{c}` is not one this API gave out"))
+            })
+        })
+        .transpose()?;
+    let items = queue::failed(state.db.pool(), after, limit + 1).await?;
+    Ok(Json(paginate(items, limit, |item| item.id.to_string())))
 }
 
 async fn held_deletes(State(state): State<AppState>, _: Viewer) -> ApiResult<Json<Value>> {

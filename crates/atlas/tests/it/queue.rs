@@ -6,7 +6,7 @@ use atlas::store::queue::{self, Direction, NewItem};
 use chrono::Duration;
 use uuid::Uuid;
 
-use crate::common::{Backend, fresh_db, on_both_backends};
+use crate::common::{Backend, fresh_db, on_both_backends, spawn_app};
 
 on_both_backends!(
     pending_items_of_a_lane_coalesce,
@@ -16,6 +16,7 @@ on_both_backends!(
     an_expired_lease_is_reclaimed_and_its_holder_fenced_out,
     a_retry_folds_into_a_newer_pending_item,
     only_the_newest_failure_is_kept_and_retry_failed_requeues_it,
+    failed_items_are_listed_page_by_page,
 );
 
 fn push(lane: &str, due_in_ms: i64) -> NewItem<'_> {
@@ -212,7 +213,7 @@ async fn only_the_newest_failure_is_kept_and_retry_failed_requeues_it(backend: B
         let mut conn = db.pool().acquire().await.unwrap();
         queue::fail(&mut conn, &item, error, now()).await.unwrap();
     }
-    let failed = queue::failed(db.pool(), 10).await.unwrap();
+    let failed = queue::failed(db.pool(), None, 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].last_error.as_deref(), Some("second"));
     let mut tx = db.begin_write().await.unwrap();
@@ -226,4 +227,43 @@ async fn only_the_newest_failure_is_kept_and_retry_failed_requeues_it(backend: B
         1,
         "a fresh count"
     );
+}
+
+/// `/admin/sync/failed` pages like every other list: walking its cursors sees
+/// every failed item once, newest first, however many there are.
+async fn failed_items_are_listed_page_by_page(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut failed_ids = Vec::new();
+    for n in 0..5 {
+        let lane = Uuid::now_v7().to_string();
+        enqueue(&app.db, push(&lane, -10)).await;
+        let item = claim(&app.db, "w", 60_000).await.remove(0);
+        let mut conn = app.db.pool().acquire().await.unwrap();
+        queue::fail(&mut conn, &item, &format!("failure {n}"), now())
+            .await
+            .unwrap();
+        failed_ids.push(item.id);
+    }
+    let mut seen = Vec::new();
+    let mut path = "/admin/sync/failed?limit=2".to_owned();
+    loop {
+        let page: serde_json::Value = app.get_json(&path).await;
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 2, "{page}");
+        seen.extend(data.iter().map(|item| item["id"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/admin/sync/failed?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    failed_ids.reverse();
+    assert_eq!(seen, failed_ids, "every failed item once, newest first");
+    let response = app
+        .get("/admin/sync/failed?cursor=nonsense", &app.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
 }

@@ -59,15 +59,18 @@ pub async fn next_due<'c, E: Executor<'c, Database = Any>>(
     decode_opt_ts(row.0.as_deref())
 }
 
-/// Failed items, newest first.
+/// Failed items, newest item first, after item `after` (exclusive) when given.
 pub async fn failed<'c, E: Executor<'c, Database = Any>>(
     executor: E,
+    after: Option<i64>,
     limit: i64,
 ) -> anyhow::Result<Vec<QueueItem>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM sync_queue WHERE status = 'failed' ORDER BY updated_at DESC, id DESC LIMIT $1"
+        "SELECT {COLUMNS} FROM sync_queue WHERE status = 'failed' AND id < $1 \
+         ORDER BY id DESC LIMIT $2"
     );
     let rows = sqlx::query_as::<_, ItemRow>(&sql)
+        .bind(after.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(executor)
         .await
