@@ -1,8 +1,9 @@
 //! `atlas import FILE`: loads an existing Atlas export — JSON lines or CSV — into
 //! the task store. Each bad row is reported by line number and skipped; good rows
-//! are kept. A row without an `id` gets one derived from its line and content, so
-//! importing the same file again (after an interruption, say) skips the rows
-//! already in and changes nothing. Rows without a legacy Altimeter link are queued
+//! are kept. A row without an `id` gets one derived from what it says (never from
+//! its position), so importing the same file again — after an interruption, or
+//! re-exported with rows added or removed — skips the rows already in and changes
+//! nothing; two rows that say the same are one task, and the second is refused. Rows without a legacy Altimeter link are queued
 //! for their first push; rows with one wait for `atlas sync backfill`, unless
 //! sync has already imported that Altimeter task and nobody has changed it in
 //! Atlas: then the row is merged into it rather than becoming its twin.
@@ -87,9 +88,22 @@ pub async fn import_file(
     };
     let mut report = Report::default();
     let mut good = Vec::new();
+    let mut first_line_of = std::collections::HashMap::new();
     for (line, row) in rows {
-        match row.and_then(|r| to_task(r, line).map_err(|e| e.to_string())) {
-            Ok(task) => good.push(task),
+        match row.and_then(|r| to_task(r).map_err(|e| e.to_string())) {
+            Ok(task) => match first_line_of.entry(task.id) {
+                std::collections::hash_map::Entry::Occupied(first) => report.errors.push((
+                    line,
+                    format!(
+                        "the same task as line {} (same id or same content)",
+                        first.get()
+                    ),
+                )),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(line);
+                    good.push(task);
+                }
+            },
             Err(message) => report.errors.push((line, message)),
         }
     }
@@ -216,7 +230,9 @@ async fn merge(
 type Numbered = (u64, Result<Row, String>);
 
 fn json_rows(text: &str) -> Vec<Numbered> {
-    text.lines()
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
@@ -280,26 +296,30 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
-/// The id of a row that has none: the same for the same line of the same
-/// content, so a re-run finds what it imported before.
-fn derived_id(line: u64, row: &Row) -> Uuid {
+/// The id of a row that has none: made from what the row says — its fields,
+/// legacy link and times — so the same row gets the same id wherever it stands
+/// in whichever export, and a re-run finds what it imported before.
+fn derived_id(row: &Row) -> Uuid {
     let content = serde_json::to_string(&row.fields).unwrap_or_default();
     let related = row.related_altimeter_task_id.as_deref().unwrap_or_default();
+    let remote = row.remote_id.as_deref().unwrap_or_default();
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let (created, updated) = (time(row.created_at), time(row.updated_at));
     Uuid::new_v5(
         &IMPORT_NAMESPACE,
-        format!("{line}\n{related}\n{content}").as_bytes(),
+        format!("{related}\n{remote}\n{created}\n{updated}\n{content}").as_bytes(),
     )
 }
 
 /// Namespace of the ids `derived_id` makes.
 const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x6a5f_0c2e_9d41_4b7a_8e3c_2f1d_7a90_b6e4);
 
-fn to_task(mut row: Row, line: u64) -> anyhow::Result<Task> {
+fn to_task(mut row: Row) -> anyhow::Result<Task> {
     if row.deleted {
         anyhow::bail!("a deleted task; not imported");
     }
     row.fields.retain(|key, _| !IGNORED.contains(&key.as_str()));
-    let id = row.id.unwrap_or_else(|| derived_id(line, &row));
+    let id = row.id.unwrap_or_else(|| derived_id(&row));
     let patch: TaskPatch = crate::json::parse(&serde_json::to_vec(&row.fields)?)?;
     let fields = patch.into_new_fields()?;
     let at = now();

@@ -154,5 +154,12 @@ async fn import(database: &DatabaseArgs, file: &std::path::Path) -> anyhow::Resu
         report.already_present,
         report.errors.len()
     );
+    if !report.errors.is_empty() {
+        anyhow::bail!(
+            "{} row(s) of {} were refused (listed above); the others were imported",
+            report.errors.len(),
+            file.display()
+        );
+    }
     Ok(())
 }

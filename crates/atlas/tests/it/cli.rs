@@ -87,6 +87,29 @@ async fn errors_are_one_line_and_name_the_setting() {
     assert!(one_line_failure(&bad_bind).contains("bind"));
 }
 
+#[tokio::test]
+async fn import_exits_non_zero_when_a_row_is_refused() {
+    let url = fresh_database_url(Backend::Sqlite).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("atlas-cli-import-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("export.jsonl");
+    std::fs::write(&file, "{\"title\": \"Pour slab\"}\n{\"title\": \"\"}\n").unwrap();
+    let out = atlas(&url).arg("import").arg(&file).output().unwrap();
+    assert!(!out.status.success(), "a refused row fails the command");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("imported 1 task(s)"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("export.jsonl:2: title"), "{stderr}");
+    assert!(stderr.contains("1 row(s) of"), "{stderr}");
+    std::fs::write(&file, "{\"title\": \"Order rebar\"}\n").unwrap();
+    let ok = atlas(&url).arg("import").arg(&file).output().unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn serve_answers_then_stops_cleanly_on_sigterm() {

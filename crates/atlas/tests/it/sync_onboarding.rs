@@ -14,7 +14,8 @@ use crate::sync_harness::{API_KEY, test_sync_config};
 
 on_both_backends!(
     import_keeps_good_rows_and_reports_bad_ones_by_line,
-    backfill_links_legacy_tasks_and_resumes
+    backfill_links_legacy_tasks_and_resumes,
+    import_ids_follow_content_not_line_numbers,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,6 +25,56 @@ async fn five_thousand_legacy_tasks_backfill_in_one_run() {
 
 async fn backfill_links_legacy_tasks_and_resumes(backend: Backend) {
     backfill_scenario(backend, 120).await;
+}
+
+/// A row's id comes from what it says: the same rows in a re-export with one
+/// more row above them are found again, two rows that say the same are one
+/// task (the second refused), and a byte-order mark opens a JSON-lines file.
+async fn import_ids_follow_content_not_line_numbers(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let outbox = Outbox::new(db.backend(), std::time::Duration::ZERO);
+    let rows = [
+        r#"{"title": "Pour slab", "status": "done"}"#,
+        r#"{"title": "Order rebar"}"#,
+        r#"{"title": "Frame level 2", "assignee": "Ana"}"#,
+    ];
+    let first = write_temp("first.jsonl", &format!("\u{feff}{}", rows.join("\n")));
+    let report = atlas::import::import_file(&db, &outbox, &first, "test")
+        .await
+        .unwrap();
+    assert_eq!((report.imported, report.errors.len()), (3, 0), "{report:?}");
+    let shifted = format!(
+        r#"{{"title": "Inspect anchors"}}{}{}"#,
+        "\n",
+        rows.join("\n")
+    );
+    let second = write_temp("second.jsonl", &shifted);
+    let again = atlas::import::import_file(&db, &outbox, &second, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.imported, again.already_present),
+        (1, 3),
+        "only the new row is imported"
+    );
+    let twice = write_temp("twice.jsonl", &[rows[1], rows[1]].join("\n"));
+    let report = atlas::import::import_file(&db, &outbox, &twice, "test")
+        .await
+        .unwrap();
+    assert_eq!(report.already_present, 1);
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert_eq!(report.errors[0].0, 2);
+    assert!(
+        report.errors[0].1.contains("same task as line 1"),
+        "{report:?}"
+    );
+    let (tasks,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tasks")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(tasks, 4);
 }
 
 fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
