@@ -79,6 +79,20 @@ pub(crate) enum Resource {
 }
 
 impl ClientError {
+    /// The HTTP status Altimeter answered with, if it answered at all.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            ClientError::Retryable { status, .. } => *status,
+            ClientError::PreconditionFailed(_) => Some(412),
+            ClientError::NotFound => Some(404),
+            ClientError::Gone(_) => Some(410),
+            ClientError::IdempotencyKeyReused { .. } => Some(422),
+            ClientError::InvalidItem { .. } => Some(200),
+            ClientError::Permanent { status: 0, .. } => None,
+            ClientError::Permanent { status, .. } => Some(*status),
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, ClientError::Retryable { .. })
     }

@@ -116,7 +116,7 @@ pub async fn reconcile(
     }
     for alert in alerts::all(&mut *conn).await? {
         if alert.notified_at.is_none() {
-            tracing::warn!(alert = %alert.key, severity = %alert.severity, message = %alert.message, "alert firing");
+            tracing::warn!(alert = %alert.key, severity = %alert.severity, text = %alert.message, "alert firing");
             if notify(webhook_url, http, &alert, "firing").await {
                 alerts::mark_notified(&mut conn, &alert.key, at).await?;
             }

@@ -46,7 +46,7 @@ pub async fn run(engine: &Engine) -> anyhow::Result<Pass> {
             }
             Some(Err(ClientError::InvalidItem { id, message })) => {
                 pass.invalid += 1;
-                tracing::error!(remote_id = id.as_deref().unwrap_or("?"), %message, "skipping a remote task Atlas cannot read");
+                tracing::error!(remote_id = id.as_deref().unwrap_or("?"), error = %message, "skipping a remote task Atlas cannot read");
             }
             Some(Err(e)) => return Err(e.into()),
             None => {}

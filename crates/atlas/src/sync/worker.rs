@@ -170,38 +170,54 @@ impl Worker {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(item = item.id, direction = item.direction.as_str(), task_id, remote_id))]
+    #[tracing::instrument(skip_all, fields(item = item.id))]
     async fn work_item(&self, item: QueueItem) {
-        let span = tracing::Span::current();
-        if let Some(task_id) = item.task_id {
-            span.record("task_id", tracing::field::display(task_id));
-        }
-        if let Some(remote_id) = &item.remote_id {
-            span.record("remote_id", remote_id.as_str());
-        }
+        let started = std::time::Instant::now();
         let _timer = ItemTimer::start(&item);
         let result = match item.direction {
             Direction::Push => push::run(&self.engine, &item).await,
             Direction::Pull => pull::run(&self.engine, &item).await,
         };
-        if let Err(error) = result {
-            if let Err(e) = self.settle_failure(&item, error).await {
-                tracing::error!(error = format!("{e:#}"), "recording a sync failure failed");
+        let attempt = match result {
+            Ok(()) => Attempt::ok(),
+            Err(error) => {
+                let remote_status = match &error {
+                    ItemError::Remote(e) => e.http_status(),
+                    _ => None,
+                };
+                match self.settle_failure(&item, error).await {
+                    Ok((outcome, message)) => Attempt {
+                        outcome,
+                        remote_status,
+                        error: message,
+                    },
+                    Err(e) => Attempt {
+                        outcome: "unrecorded",
+                        remote_status,
+                        error: Some(format!("recording the failure failed: {e:#}")),
+                    },
+                }
             }
-        }
+        };
+        attempt.log(&item, started.elapsed());
     }
 
     /// Puts a failed item back in line or marks it failed, by the retry schedule.
-    async fn settle_failure(&self, item: &QueueItem, error: ItemError) -> anyhow::Result<()> {
+    /// Returns the outcome (`retry`, `failed`, `deferred`, `lease_lost`) and
+    /// the error as recorded.
+    async fn settle_failure(
+        &self,
+        item: &QueueItem,
+        error: ItemError,
+    ) -> anyhow::Result<(&'static str, Option<String>)> {
         let db = &self.engine.db;
         let at = now();
         if matches!(error, ItemError::LeaseLost) {
-            tracing::warn!("lease expired before the item finished; another worker will redo it");
-            return Ok(());
+            return Ok(("lease_lost", Some(error.to_string())));
         }
         let mut tx = db.begin_write().await?;
         if !queue::holds_lease(&mut tx, db.backend(), item.id, &self.engine.owner, at).await? {
-            return Ok(());
+            return Ok(("lease_lost", Some(error.to_string())));
         }
         if let Some(task_id) = item.task_id {
             task_status::lock(&mut tx, db.backend(), task_id).await?;
@@ -223,7 +239,7 @@ impl Worker {
                     at,
                 )
                 .await?;
-                ("deferred", None)
+                ("deferred", Some(error.to_string()))
             }
             _ => self.retry_or_fail(&mut tx, item, &error, at).await?,
         };
@@ -236,14 +252,7 @@ impl Worker {
         tx.commit().await?;
         metrics::counter!("atlas_sync_items_total", "direction" => item.direction.as_str(), "outcome" => outcome)
             .increment(1);
-        if let Some(message) = message {
-            if outcome == "failed" {
-                tracing::error!(%message, "sync item failed");
-            } else {
-                tracing::warn!(%message, "sync item will be retried");
-            }
-        }
-        Ok(())
+        Ok((outcome, message))
     }
 
     async fn retry_or_fail(
@@ -268,6 +277,50 @@ impl Worker {
                 queue::fail(tx, item, &message, at).await?;
                 Ok(("failed", Some(message)))
             }
+        }
+    }
+}
+
+/// How one attempt at a sync item ended, for its log line.
+struct Attempt {
+    outcome: &'static str,
+    remote_status: Option<u16>,
+    error: Option<String>,
+}
+
+impl Attempt {
+    fn ok() -> Attempt {
+        Attempt {
+            outcome: "ok",
+            remote_status: None,
+            error: None,
+        }
+    }
+
+    /// One line per attempt, with the same keys every time, so operators can
+    /// query them (`outcome`, `direction`, `task_id`, ...).
+    fn log(&self, item: &QueueItem, took: Duration) {
+        let task_id = item.task_id.map(|t| t.to_string());
+        let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        macro_rules! attempt_line {
+            ($level:ident) => {
+                tracing::$level!(
+                    task_id = task_id.as_deref(),
+                    remote_id = item.remote_id.as_deref(),
+                    direction = item.direction.as_str(),
+                    attempt = item.attempts,
+                    duration_ms,
+                    outcome = self.outcome,
+                    remote_status = self.remote_status,
+                    error = self.error.as_deref(),
+                    "sync attempt"
+                )
+            };
+        }
+        match self.outcome {
+            "ok" | "deferred" => attempt_line!(info),
+            "failed" | "unrecorded" => attempt_line!(error),
+            _ => attempt_line!(warn),
         }
     }
 }

@@ -10,6 +10,7 @@ mod sync_conflicts;
 mod sync_crash;
 mod sync_e2e;
 mod sync_harness;
+mod sync_logs;
 mod sync_onboarding;
 mod sync_ops;
 mod sync_webhooks;

@@ -13,7 +13,12 @@ use tokio::net::TcpListener;
 use crate::common::{Backend, fresh_database_url, wait_until};
 use crate::sync_harness::{API_KEY, SECRET};
 
-fn start_atlas(database_url: &str, port: u16, sim_url: &str) -> Child {
+pub fn start_atlas(database_url: &str, port: u16, sim_url: &str) -> Child {
+    start_atlas_logging(database_url, port, sim_url, Stdio::null())
+}
+
+/// `atlas serve` with its JSON log lines (on stderr) written to `log`.
+pub fn start_atlas_logging(database_url: &str, port: u16, sim_url: &str, log: Stdio) -> Child {
     Command::new(env!("CARGO_BIN_EXE_atlas"))
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env_clear()
@@ -25,12 +30,12 @@ fn start_atlas(database_url: &str, port: u16, sim_url: &str) -> Child {
         .env("ATLAS_SYNC_PUSH_DELAY", "0ms")
         .env("ATLAS_LOG_FORMAT", "json")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start atlas serve")
 }
 
-async fn wait_ready(port: u16) {
+pub async fn wait_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/readyz");
     wait_until(30, "atlas to be ready", || async {
         reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)

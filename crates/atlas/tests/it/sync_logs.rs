@@ -1,0 +1,135 @@
+//! What `atlas serve` logs: one JSON line per sync attempt, with the keys an
+//! operator queries, and no line that repeats a key (log shippers keep one).
+
+use std::fmt;
+use std::process::Stdio;
+
+use altimeter_sim::{Faults, SimConfig};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::common::{Backend, fresh_database_url, wait_until};
+use crate::sync_crash::{start_atlas_logging, wait_ready};
+use crate::sync_harness::{API_KEY, SECRET};
+
+/// The top-level keys of a JSON object, in order, repeats included.
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
+        struct KeysVisitor;
+        impl<'de> Visitor<'de> for KeysVisitor {
+            type Value = Keys;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((key, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                    keys.push(key);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        d.deserialize_map(KeysVisitor)
+    }
+}
+
+fn log_lines(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|line| {
+            let Keys(keys) = serde_json::from_str(line).expect("every log line is a JSON object");
+            let mut unique = keys.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), keys.len(), "a log line repeats a key: {line}");
+            serde_json::from_str(line).unwrap()
+        })
+        .collect()
+}
+
+fn attempts(path: &std::path::Path) -> Vec<Value> {
+    log_lines(path)
+        .into_iter()
+        .filter(|l| l["message"] == "sync attempt")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sync_attempt_is_one_queryable_log_line() {
+    let database_url = fresh_database_url(Backend::Sqlite).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim_config = SimConfig {
+        webhook_url: Some(format!("http://127.0.0.1:{port}/webhooks/altimeter")),
+        webhook_secret: Some(SECRET.to_owned()),
+        ..SimConfig::new(API_KEY)
+    };
+    let sim = altimeter_sim::spawn(sim_config, TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let db = atlas::db::Db::connect(&database_url).await.unwrap();
+    db.migrate().await.unwrap();
+    let (token, _) = atlas::auth::create_token(&db, "logs", atlas::auth::Role::Editor)
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("atlas-logs-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("atlas.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut atlas = start_atlas_logging(&database_url, port, &sim.base_url(), Stdio::from(file));
+    wait_ready(port).await;
+    let http = reqwest::Client::new();
+    let create = |title: &'static str| {
+        http.post(format!("http://127.0.0.1:{port}/api/tasks"))
+            .bearer_auth(&token)
+            .json(&json!({"title": title}))
+            .send()
+    };
+    let first: Value = create("Pour slab").await.unwrap().json().await.unwrap();
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    wait_until(20, "a successful push logged", || async {
+        attempts(&log)
+            .iter()
+            .any(|l| l["task_id"] == first_id.as_str() && l["outcome"] == "ok")
+    })
+    .await;
+    sim.state().set_faults(Faults {
+        outage: true,
+        ..Default::default()
+    });
+    let second: Value = create("Order rebar").await.unwrap().json().await.unwrap();
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    wait_until(20, "a failed attempt logged", || async {
+        attempts(&log)
+            .iter()
+            .any(|l| l["task_id"] == second_id.as_str() && l["outcome"] == "retry")
+    })
+    .await;
+    atlas.kill().unwrap();
+    atlas.wait().unwrap();
+
+    let lines = attempts(&log);
+    let ok = lines
+        .iter()
+        .find(|l| l["task_id"] == first_id.as_str() && l["outcome"] == "ok")
+        .unwrap();
+    assert_eq!(ok["direction"], "push", "{ok}");
+    assert_eq!(ok["level"], "INFO", "{ok}");
+    assert!(ok["attempt"].is_i64() && ok["duration_ms"].is_u64(), "{ok}");
+    let retry = lines
+        .iter()
+        .find(|l| l["task_id"] == second_id.as_str() && l["outcome"] == "retry")
+        .unwrap();
+    assert_eq!(retry["remote_status"], 503, "{retry}");
+    assert_eq!(retry["level"], "WARN", "{retry}");
+    assert!(
+        retry["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{retry}"
+    );
+}
