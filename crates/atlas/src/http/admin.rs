@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, ApiQuery, Viewer, parse_json, read_body};
-use super::pages::{page_limit, paginate};
+use super::pages::{IdPageParams, page_limit, paginate};
 use crate::auth::Caller;
 use crate::store::queue::{self, QueueItem};
 use crate::sync::{ops, status};
@@ -40,29 +40,14 @@ async fn sync_status(
     Ok(Json(report))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FailedParams {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 /// Failed items, newest first, a page at a time like every other list.
 async fn failed(
     State(state): State<AppState>,
     _: Viewer,
-    ApiQuery(params): ApiQuery<FailedParams>,
+    ApiQuery(params): ApiQuery<IdPageParams>,
 ) -> ApiResult<Json<Page<QueueItem>>> {
     let limit = page_limit(params.limit)?;
-    let after = params
-        .cursor
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                ApiError::Unprocessable(format!("cursor `{c}` is not one this API gave out"))
-            })
-        })
-        .transpose()?;
-    let items = queue::failed(state.db.pool(), after, limit + 1).await?;
+    let items = queue::failed(state.db.pool(), params.cursor, limit + 1).await?;
     Ok(Json(paginate(items, limit, |item| item.id.to_string())))
 }
 

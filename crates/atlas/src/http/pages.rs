@@ -17,6 +17,14 @@ pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
     }
 }
 
+/// The query of a list paged by a numeric id (`?limit=&cursor=`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdPageParams {
+    pub limit: Option<i64>,
+    pub cursor: Option<i64>,
+}
+
 /// One page from `limit + 1` fetched rows: the extra row, if any, says there is a
 /// next page, which starts after the last row kept.
 pub fn paginate<T>(mut data: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Editor, IfMatch, Viewer};
-use super::pages::{page_limit, paginate};
+use super::pages::{IdPageParams, page_limit, paginate};
 use crate::model::{HistoryEntry, SyncStatus, Task};
 use crate::store::history;
 use crate::store::tasks::{ListCursor, ListFilter};
@@ -160,18 +160,11 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryParams {
-    limit: Option<i64>,
-    cursor: Option<i64>,
-}
-
 async fn task_history(
     State(state): State<AppState>,
     _: Viewer,
     Path(id): Path<String>,
-    ApiQuery(params): ApiQuery<HistoryParams>,
+    ApiQuery(params): ApiQuery<IdPageParams>,
 ) -> ApiResult<Json<Page<HistoryEntry>>> {
     let id = task_id(&id)?;
     if crate::store::tasks::get(state.db.pool(), id)

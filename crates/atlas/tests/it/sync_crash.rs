@@ -35,6 +35,24 @@ pub fn start_atlas_logging(database_url: &str, port: u16, sim_url: &str, log: St
         .expect("start atlas serve")
 }
 
+/// A port nothing listens on yet, for an `atlas serve` to come.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A simulator that sends its signed webhooks to an Atlas on `port`.
+pub async fn sim_for_atlas_on(port: u16) -> altimeter_sim::SimHandle {
+    let sim_config = SimConfig {
+        webhook_url: Some(format!("http://127.0.0.1:{port}/webhooks/altimeter")),
+        webhook_secret: Some(SECRET.to_owned()),
+        ..SimConfig::new(API_KEY)
+    };
+    altimeter_sim::spawn(sim_config, TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap()
+}
+
 pub async fn wait_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/readyz");
     wait_until(30, "atlas to be ready", || async {
@@ -47,20 +65,9 @@ pub async fn wait_ready(port: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_a_burst_of_creates_loses_and_duplicates_nothing() {
     let database_url = fresh_database_url(Backend::Sqlite).await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim_config = SimConfig {
-        webhook_url: Some(format!("http://127.0.0.1:{port}/webhooks/altimeter")),
-        webhook_secret: Some(SECRET.to_owned()),
-        ..SimConfig::new(API_KEY)
-    };
+    let port = free_port();
+    let sim = sim_for_atlas_on(port).await;
     // Slow Altimeter down so creates are in flight when the process dies.
-    let sim = altimeter_sim::spawn(sim_config, TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
     sim.state().set_faults(altimeter_sim::Faults {
         latency_ms: 20,
         ..Default::default()

@@ -4,14 +4,12 @@
 use std::fmt;
 use std::process::Stdio;
 
-use altimeter_sim::{Faults, SimConfig};
+use altimeter_sim::Faults;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use crate::common::{Backend, fresh_database_url, wait_until};
-use crate::sync_crash::{start_atlas_logging, wait_ready};
-use crate::sync_harness::{API_KEY, SECRET};
+use crate::sync_crash::{free_port, sim_for_atlas_on, start_atlas_logging, wait_ready};
 
 /// The top-level keys of a JSON object, in order, repeats included.
 struct Keys(Vec<String>);
@@ -60,19 +58,8 @@ fn attempts(path: &std::path::Path) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sync_attempt_is_one_queryable_log_line() {
     let database_url = fresh_database_url(Backend::Sqlite).await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim_config = SimConfig {
-        webhook_url: Some(format!("http://127.0.0.1:{port}/webhooks/altimeter")),
-        webhook_secret: Some(SECRET.to_owned()),
-        ..SimConfig::new(API_KEY)
-    };
-    let sim = altimeter_sim::spawn(sim_config, TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    let port = free_port();
+    let sim = sim_for_atlas_on(port).await;
     let db = atlas::db::Db::connect(&database_url).await.unwrap();
     db.migrate().await.unwrap();
     let (token, _) = atlas::auth::create_token(&db, "logs", atlas::auth::Role::Editor)
