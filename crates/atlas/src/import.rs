@@ -3,19 +3,21 @@
 //! are kept. A row without an `id` gets one derived from what it says (never from
 //! its position), so importing the same file again — after an interruption, or
 //! re-exported with rows added or removed — skips the rows already in and changes
-//! nothing; two rows that say the same are one task, and the second is refused. Rows without a legacy Altimeter link are queued
-//! for their first push; rows with one wait for `atlas sync backfill`, unless
-//! sync has already imported that Altimeter task and nobody has changed it in
-//! Atlas: then the row is merged into it rather than becoming its twin.
+//! nothing; two rows that say the same are one task, and the second is refused.
+//! Rows without a legacy Altimeter link are queued for their first push; rows
+//! with one wait for `atlas sync backfill`, unless sync has already imported that
+//! Altimeter task and nobody has changed it in Atlas: then the row is merged into
+//! it rather than becoming its twin.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 
 use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
-use uuid::Uuid;
-
 use sqlx::AnyConnection;
+use uuid::Uuid;
 
 use crate::db::{Backend, Db, now};
 use crate::model::{HistorySource, Task};
@@ -88,18 +90,18 @@ pub async fn import_file(
     };
     let mut report = Report::default();
     let mut good = Vec::new();
-    let mut first_line_of = std::collections::HashMap::new();
+    let mut first_line_of = HashMap::new();
     for (line, row) in rows {
         match row.and_then(|r| to_task(r).map_err(|e| e.to_string())) {
             Ok(task) => match first_line_of.entry(task.id) {
-                std::collections::hash_map::Entry::Occupied(first) => report.errors.push((
+                Entry::Occupied(first) => report.errors.push((
                     line,
                     format!(
                         "the same task as line {} (same id or same content)",
                         first.get()
                     ),
                 )),
-                std::collections::hash_map::Entry::Vacant(slot) => {
+                Entry::Vacant(slot) => {
                     slot.insert(line);
                     good.push(task);
                 }

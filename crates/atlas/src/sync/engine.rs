@@ -119,6 +119,11 @@ impl ItemTimer {
             direction: item.direction.as_str(),
         }
     }
+
+    /// How long the item has taken so far.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
 }
 
 impl Drop for ItemTimer {

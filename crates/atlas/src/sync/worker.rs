@@ -172,8 +172,7 @@ impl Worker {
 
     #[tracing::instrument(skip_all, fields(item = item.id))]
     async fn work_item(&self, item: QueueItem) {
-        let started = std::time::Instant::now();
-        let _timer = ItemTimer::start(&item);
+        let timer = ItemTimer::start(&item);
         let result = match item.direction {
             Direction::Push => push::run(&self.engine, &item).await,
             Direction::Pull => pull::run(&self.engine, &item).await,
@@ -199,7 +198,7 @@ impl Worker {
                 }
             }
         };
-        attempt.log(&item, started.elapsed());
+        attempt.log(&item, timer.elapsed());
     }
 
     /// Puts a failed item back in line or marks it failed, by the retry schedule.
