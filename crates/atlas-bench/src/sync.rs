@@ -98,6 +98,7 @@ async fn start(url: &str) -> anyhow::Result<Rig> {
         database_url: url.to_owned(),
         bind: atlas_addr,
         run_worker: true,
+        feed: atlas::feed::FeedConfig::default(),
         sync,
     };
     let app = Application::build(config, atlas_listener).await?;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::feed::{self, Hub};
 use crate::http::{self, AppState};
 use crate::sync::{self, engine::Engine, outbox::Outbox};
 use crate::telemetry;
@@ -40,6 +41,7 @@ impl Application {
                 metrics: telemetry::metrics_handle(),
                 outbox,
                 sync: Arc::new(config.sync.clone()),
+                feed: Hub::new(config.feed.clone()),
             },
             config,
             engine,
@@ -73,12 +75,23 @@ impl Application {
         }
         tracing::info!(%addr, backend = ?self.state.db.backend(), "atlas is listening");
         let db = self.state.db.clone();
+        let hub = self.state.feed.clone();
         let mut workers = self.engine.map(|engine| sync::spawn(engine, &shutdown));
+        let mut feed = feed::source::spawn(&db, &hub, &shutdown);
+        let closing = shutdown.clone();
+        let close_feed = hub.clone();
+        tokio::spawn(async move {
+            // WebSocket connections outlive the server's graceful shutdown
+            // unless told to close.
+            closing.cancelled().await;
+            close_feed.close();
+        });
         axum::serve(self.listener, http::router(self.state))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("the HTTP server failed")?;
         shutdown.cancel();
+        while feed.join_next().await.is_some() {}
         if let Some(workers) = workers.as_mut() {
             while workers.join_next().await.is_some() {}
         }

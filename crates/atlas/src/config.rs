@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::feed::FeedConfig;
 use crate::sync::retry::RetryPolicy;
 
 /// Parses `5s`, `100ms`, `5m` (humantime syntax).
@@ -269,6 +270,43 @@ pub struct WorkerArgs {
     pub sync: SyncArgs,
 }
 
+/// How the live feed (`/ws/sync-status`) treats its clients.
+#[derive(Debug, Clone, Args)]
+pub struct FeedArgs {
+    /// WebSocket connections this node accepts; more are refused with 503.
+    #[arg(long, env = "ATLAS_WS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub ws_max_connections: usize,
+    /// Messages a WebSocket client may fall behind before it is sent `resync`.
+    #[arg(long, env = "ATLAS_WS_BUFFER", default_value_t = 256)]
+    pub ws_buffer: usize,
+    /// A WebSocket client that takes longer than this to accept a message is dropped.
+    #[arg(long, env = "ATLAS_WS_SEND_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ws_send_timeout: Duration,
+    /// How often clients are pinged; one silent for two intervals is dropped.
+    #[arg(long, env = "ATLAS_WS_PING_INTERVAL", default_value = "25s", value_parser = parse_duration)]
+    pub ws_ping_interval: Duration,
+}
+
+impl FeedArgs {
+    pub fn validate(&self) -> anyhow::Result<FeedConfig> {
+        if self.ws_buffer == 0 {
+            anyhow::bail!("ATLAS_WS_BUFFER must be at least 1");
+        }
+        if self.ws_send_timeout.is_zero() {
+            anyhow::bail!("ATLAS_WS_SEND_TIMEOUT must be more than 0s");
+        }
+        if self.ws_ping_interval < Duration::from_secs(1) {
+            anyhow::bail!("ATLAS_WS_PING_INTERVAL must be at least 1s");
+        }
+        Ok(FeedConfig {
+            max_connections: self.ws_max_connections,
+            buffer: self.ws_buffer,
+            send_timeout: self.ws_send_timeout,
+            ping_interval: self.ws_ping_interval,
+        })
+    }
+}
+
 /// Settings of the HTTP server.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -279,6 +317,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_worker: bool,
     #[command(flatten)]
+    pub feed: FeedArgs,
+    #[command(flatten)]
     pub sync: SyncArgs,
 }
 
@@ -288,6 +328,7 @@ pub struct Config {
     pub database_url: String,
     pub bind: SocketAddr,
     pub run_worker: bool,
+    pub feed: FeedConfig,
     pub sync: SyncConfig,
 }
 
@@ -297,6 +338,7 @@ impl Config {
             database_url: db.database_url.clone(),
             bind: serve.bind,
             run_worker: !serve.no_worker,
+            feed: serve.feed.validate()?,
             sync: serve.sync.validate()?,
         })
     }

@@ -132,7 +132,7 @@ pub async fn import_file(
                     continue;
                 }
             }
-            tasks::insert(&mut *tx, task).await?;
+            tasks::insert(&mut tx, task).await?;
             history::record(&mut *tx, task, origin).await?;
             if task.related_altimeter_task_id.is_none() {
                 outbox

@@ -124,7 +124,7 @@ pub async fn create(
     let at = now();
     let task = Task::new(Uuid::now_v7(), fields, at);
     let mut tx = db.begin_write().await?;
-    task_store::insert(&mut *tx, &task).await?;
+    task_store::insert(&mut tx, &task).await?;
     history::record(&mut *tx, &task, local(actor)).await?;
     let task = queue_push(&mut tx, outbox, &task).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
@@ -222,7 +222,7 @@ async fn commit_change(
 ) -> Result<Task, WriteError> {
     next.version = current.version + 1;
     next.updated_at = now();
-    if !task_store::update(&mut *tx, &next, current.version).await? {
+    if !task_store::update(&mut tx, &next, current.version).await? {
         return Err(WriteError::Stale {
             expected: current.version,
             current: Box::new(current.clone()),

@@ -4,6 +4,7 @@
 mod conflicts;
 mod sync;
 mod token;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -63,6 +64,8 @@ pub enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Print the live sync feed of a running server, one line per event.
+    Watch(watch::WatchArgs),
 }
 
 /// Runs the parsed command line.
@@ -80,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Conflicts(command) => conflicts::run(&cli.database, command).await,
         Command::Import { file } => import(&cli.database, &file).await,
         Command::Token(command) => token::run(&cli.database, command).await,
+        Command::Watch(args) => watch::run(args).await,
     }
 }
 
@@ -125,6 +129,7 @@ async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> anyhow::Result<()
             metrics: telemetry::metrics_handle(),
             outbox,
             sync: std::sync::Arc::new(config),
+            feed: crate::feed::Hub::new(crate::feed::FeedConfig::default()),
         };
         let serve = axum::serve(listener, crate::http::health_router(state))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());

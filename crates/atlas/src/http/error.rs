@@ -38,6 +38,9 @@ pub enum ApiError {
     Invalid(#[from] ValidationError),
     #[error("{0}")]
     Unprocessable(String),
+    /// Temporarily unable to take the request (e.g. every connection slot taken).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::Invalid(_) | ApiError::Unprocessable(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
             }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -10,6 +10,7 @@ mod observe;
 mod pages;
 mod tasks;
 mod webhooks;
+mod ws;
 
 use axum::Router;
 use axum::middleware;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use crate::config::SyncConfig;
 use crate::db::Db;
+use crate::feed::Hub;
 use crate::sync::outbox::Outbox;
 use error::ApiError;
 
@@ -34,6 +36,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub outbox: Outbox,
     pub sync: Arc<SyncConfig>,
+    /// The live feed's connections.
+    pub feed: Hub,
 }
 
 /// What a worker process serves: liveness, readiness and metrics only.
@@ -51,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(conflicts::router())
         .merge(webhooks::router())
         .merge(admin::router())
+        .merge(ws::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not take that method".into())

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{Any, AnyConnection, Executor, FromRow};
 
+use super::feed::{self, Signal};
 use crate::db::{decode_opt_ts, decode_ts, encode_ts};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,7 +48,8 @@ pub async fn all<'c, E: Executor<'c, Database = Any>>(
         .collect()
 }
 
-/// Starts or refreshes a firing alert; its `since` and `notified_at` stay.
+/// Starts or refreshes a firing alert; its `since` and `notified_at` stay. A
+/// new alert, or a new severity or message, is announced on the live feed.
 pub async fn upsert(
     conn: &mut AnyConnection,
     key: &str,
@@ -55,26 +57,46 @@ pub async fn upsert(
     message: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query(
+    let result = sqlx::query(
         "INSERT INTO alerts (key, severity, message, since) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (key) DO UPDATE SET severity = excluded.severity, message = excluded.message",
+         ON CONFLICT (key) DO UPDATE SET severity = excluded.severity, message = excluded.message \
+         WHERE alerts.severity <> excluded.severity OR alerts.message <> excluded.message",
     )
     .bind(key)
     .bind(severity)
     .bind(message)
     .bind(encode_ts(&now))
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .context("storing an alert failed")?;
+    if result.rows_affected() == 1 {
+        let signal = Signal::Alert {
+            key: key.to_owned(),
+            severity: severity.to_owned(),
+            message: message.to_owned(),
+            firing: true,
+        };
+        feed::emit(conn, &signal).await?;
+    }
     Ok(())
 }
 
-pub async fn remove(conn: &mut AnyConnection, key: &str) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM alerts WHERE key = $1")
-        .bind(key)
-        .execute(conn)
+/// Clears a firing alert, and announces it on the live feed.
+pub async fn remove(conn: &mut AnyConnection, alert: &StoredAlert) -> anyhow::Result<()> {
+    let result = sqlx::query("DELETE FROM alerts WHERE key = $1")
+        .bind(&alert.key)
+        .execute(&mut *conn)
         .await
         .context("clearing an alert failed")?;
+    if result.rows_affected() == 1 {
+        let signal = Signal::Alert {
+            key: alert.key.clone(),
+            severity: alert.severity.clone(),
+            message: alert.message.clone(),
+            firing: false,
+        };
+        feed::emit(conn, &signal).await?;
+    }
     Ok(())
 }
 

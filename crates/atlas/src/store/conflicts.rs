@@ -9,6 +9,7 @@ use sqlx::{Any, AnyConnection, Executor, FromRow};
 use uuid::Uuid;
 
 use super::ParamNumbers;
+use super::feed::{self, Signal};
 use crate::db::{decode_opt_ts, decode_ts, encode_ts};
 use crate::model::Snapshot;
 use crate::sync::merge::{ConflictKind, Field, Winner};
@@ -144,10 +145,19 @@ pub async fn insert(conn: &mut AnyConnection, c: &Conflict) -> anyhow::Result<()
         .bind(&c.resolved_by)
         .bind(c.resolved_at.as_ref().map(encode_ts))
         .bind(encode_ts(&c.created_at))
-        .execute(conn)
+        .execute(&mut *conn)
         .await
         .context("recording a conflict failed")?;
-    Ok(())
+    let open = c.status == ConflictStatus::Unresolved;
+    feed::emit(conn, &signal(c.id, c.task_id, open)).await
+}
+
+fn signal(conflict: Uuid, task: Uuid, open: bool) -> Signal {
+    Signal::Conflict {
+        conflict,
+        task,
+        open,
+    }
 }
 
 pub async fn get<'c, E: Executor<'c, Database = Any>>(
@@ -254,16 +264,17 @@ pub async fn update_sides(conn: &mut AnyConnection, c: &Conflict) -> anyhow::Res
     .bind(encode_ts(&c.local_edited_at))
     .bind(encode_ts(&c.remote_edited_at))
     .bind(c.id.to_string())
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .context("updating a conflict failed")?;
-    Ok(())
+    feed::emit(conn, &signal(c.id, c.task_id, true)).await
 }
 
 /// Records how an open conflict was resolved. False if it was no longer open.
 pub async fn mark_resolved(
     conn: &mut AnyConnection,
     id: Uuid,
+    task_id: Uuid,
     resolution: &str,
     by: &str,
     at: DateTime<Utc>,
@@ -276,10 +287,14 @@ pub async fn mark_resolved(
     .bind(by)
     .bind(encode_ts(&at))
     .bind(id.to_string())
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .context("resolving a conflict failed")?;
-    Ok(result.rows_affected() == 1)
+    let resolved = result.rows_affected() == 1;
+    if resolved {
+        feed::emit(conn, &signal(id, task_id, false)).await?;
+    }
+    Ok(resolved)
 }
 
 pub async fn count_unresolved<'c, E: Executor<'c, Database = Any>>(

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod conflicts;
+pub mod feed;
 pub mod history;
 pub mod outcomes;
 pub mod queue;

@@ -5,11 +5,12 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, Executor, FromRow};
+use sqlx::{Any, AnyConnection, Executor, FromRow};
 use uuid::Uuid;
 
 use super::ParamNumbers;
-use crate::db::{Backend, decode_opt_ts, decode_ts, encode_ts};
+use super::feed::{self, Signal};
+use crate::db::{Backend, decode_opt_ts, decode_ts, encode_ts, now};
 use crate::model::{Snapshot, SyncStatus, Task};
 
 const COLUMNS: &str = "id, title, description, status, priority, assignee, due_date, version, \
@@ -128,10 +129,7 @@ async fn fetch_where<'c, E: Executor<'c, Database = Any>>(
         .transpose()
 }
 
-pub async fn insert<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
-    task: &Task,
-) -> anyhow::Result<()> {
+pub async fn insert(conn: &mut AnyConnection, task: &Task) -> anyhow::Result<()> {
     let params: Vec<String> = (1..=COLUMNS.split(", ").count())
         .map(|i| format!("${i}"))
         .collect();
@@ -140,16 +138,16 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
         params.join(", ")
     );
     bind_columns(sqlx::query(&sql), task)?
-        .execute(executor)
+        .execute(&mut *conn)
         .await
         .context("inserting a task failed")?;
-    Ok(())
+    feed::emit(conn, &Signal::Task { task: task.id }).await
 }
 
 /// Writes every column of `task`, but only if the stored row is still at
 /// `expected_version`. Returns false when someone else changed it first.
-pub async fn update<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
+pub async fn update(
+    conn: &mut AnyConnection,
     task: &Task,
     expected_version: i64,
 ) -> anyhow::Result<bool> {
@@ -167,10 +165,14 @@ pub async fn update<'c, E: Executor<'c, Database = Any>>(
     );
     let result = bind_columns(sqlx::query(&sql), task)?
         .bind(expected_version)
-        .execute(executor)
+        .execute(&mut *conn)
         .await
         .context("updating a task failed")?;
-    Ok(result.rows_affected() == 1)
+    let updated = result.rows_affected() == 1;
+    if updated {
+        feed::emit(conn, &Signal::Task { task: task.id }).await?;
+    }
+    Ok(updated)
 }
 
 /// Binds every column of `task`, in the order of `COLUMNS`, as `$1`, `$2`, ...
@@ -203,8 +205,8 @@ fn bind_columns<'q>(
 
 /// Sets a task's sync status and error (not a change of its content, so no new
 /// version). Returns whether anything changed.
-pub async fn set_sync_status<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
+pub async fn set_sync_status(
+    conn: &mut AnyConnection,
     id: Uuid,
     status: SyncStatus,
     error: Option<&str>,
@@ -216,10 +218,20 @@ pub async fn set_sync_status<'c, E: Executor<'c, Database = Any>>(
     .bind(status.as_str())
     .bind(error)
     .bind(id.to_string())
-    .execute(executor)
+    .execute(&mut *conn)
     .await
     .context("updating a task's sync status failed")?;
-    Ok(result.rows_affected() == 1)
+    let changed = result.rows_affected() == 1;
+    if changed {
+        let signal = Signal::Status {
+            task: id,
+            status,
+            error: error.map(str::to_owned),
+            at: now(),
+        };
+        feed::emit(conn, &signal).await?;
+    }
+    Ok(changed)
 }
 
 /// Records that a create of this task is about to be sent (the first time only).
@@ -263,11 +275,7 @@ impl Link {
 }
 
 /// Writes a task's link columns only; its content and version stay as they are.
-pub async fn set_link<'c, E: Executor<'c, Database = Any>>(
-    executor: E,
-    id: Uuid,
-    link: &Link,
-) -> anyhow::Result<()> {
+pub async fn set_link(conn: &mut AnyConnection, id: Uuid, link: &Link) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE tasks SET remote_id = $1, remote_version = $2, sync_base = $3, \
          last_synced_at = $4, link_generation = $5 WHERE id = $6",
@@ -278,10 +286,10 @@ pub async fn set_link<'c, E: Executor<'c, Database = Any>>(
     .bind(link.last_synced_at.as_ref().map(encode_ts))
     .bind(link.link_generation)
     .bind(id.to_string())
-    .execute(executor)
+    .execute(&mut *conn)
     .await
     .context("updating a task's link failed")?;
-    Ok(())
+    feed::emit(conn, &Signal::Task { task: id }).await
 }
 
 pub async fn find_by_remote_id<'c, E: Executor<'c, Database = Any>>(

@@ -108,7 +108,7 @@ pub async fn reconcile(
         .iter()
         .filter(|s| !firing.iter().any(|f| f.key == s.key))
     {
-        alerts::remove(&mut conn, &old.key).await?;
+        alerts::remove(&mut conn, old).await?;
         tracing::info!(alert = %old.key, "alert resolved");
         if old.notified_at.is_some() {
             notify(webhook_url, http, old, "resolved").await;

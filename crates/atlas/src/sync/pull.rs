@@ -128,7 +128,7 @@ async fn import(engine: &Engine, item: &QueueItem, remote: &RemoteTask) -> Resul
         sync_base: Some(snapshot_of(remote)),
         ..Task::new(Uuid::now_v7(), remote.fields.clone(), at)
     };
-    tasks::insert(&mut *tx, &task).await?;
+    tasks::insert(&mut tx, &task).await?;
     let origin = Origin {
         source: HistorySource::Remote,
         actor: Some(REMOTE_ACTOR),

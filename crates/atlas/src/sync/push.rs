@@ -110,7 +110,7 @@ async fn create(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), It
     };
     let mut tx = engine.begin(Some(item)).await?;
     let link = link_to(task, &remote, snapshot_of(&remote), now());
-    tasks::set_link(&mut *tx, task.id, &link).await?;
+    tasks::set_link(&mut tx, task.id, &link).await?;
     tracing::info!(task_id = %task.id, remote_id = %remote.id, "created in Altimeter");
     engine.complete(tx, Some(item), &[]).await
 }
@@ -128,7 +128,7 @@ async fn delete_unlinked(engine: &Engine, item: &QueueItem, task: &Task) -> Resu
     let at = now();
     let mut tx = engine.begin(Some(item)).await?;
     let link = link_to(task, &remote, snapshot_of(&remote), at);
-    tasks::set_link(&mut *tx, task.id, &link).await?;
+    tasks::set_link(&mut tx, task.id, &link).await?;
     engine
         .outbox
         .push(&mut tx, task.id, "delete_orphan", at, at)
@@ -176,7 +176,7 @@ async fn update(
         Ok(remote) => {
             let mut tx = engine.begin(Some(item)).await?;
             let link = link_to(task, &remote, snapshot_of(&remote), now());
-            tasks::set_link(&mut *tx, task.id, &link).await?;
+            tasks::set_link(&mut tx, task.id, &link).await?;
             engine.complete(tx, Some(item), &[]).await
         }
         Err(ClientError::PreconditionFailed(current) | ClientError::Gone(current)) => {
@@ -223,7 +223,7 @@ async fn delete(
                 last_synced_at: Some(now()),
                 ..tasks::Link::of(task)
             };
-            tasks::set_link(&mut *tx, task.id, &link).await?;
+            tasks::set_link(&mut tx, task.id, &link).await?;
             engine.complete(tx, Some(item), &[]).await
         }
         Err(ClientError::PreconditionFailed(current)) => {

@@ -104,7 +104,7 @@ pub async fn resolve(
         next.remote_version = Some(conflict.remote_version);
         next.sync_base = Some(conflict.remote.clone());
     }
-    tasks::update(&mut *tx, &next, task.version).await?;
+    tasks::update(&mut tx, &next, task.version).await?;
     if chosen != local {
         let origin = Origin {
             source: HistorySource::Resolution,
@@ -112,9 +112,8 @@ pub async fn resolve(
         };
         history::record(&mut *tx, &next, origin).await?;
     }
-    if !conflicts::mark_resolved(&mut tx, conflict.id, request.resolution.as_str(), actor, at)
-        .await?
-    {
+    let resolution = request.resolution.as_str();
+    if !conflicts::mark_resolved(&mut tx, conflict.id, task.id, resolution, actor, at).await? {
         return Err(ResolveError::AlreadyResolved(ConflictStatus::Resolved));
     }
     if recreate || chosen != conflict.remote {

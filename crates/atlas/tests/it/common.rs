@@ -11,6 +11,7 @@ use atlas::app::Application;
 use atlas::auth::{self, Role};
 use atlas::config::{Config, SyncConfig};
 use atlas::db::Db;
+use atlas::feed::FeedConfig;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tokio::net::TcpListener;
@@ -133,6 +134,7 @@ pub async fn fresh_db(backend: Backend) -> Option<Db> {
 /// The app running on port 0 with a fresh database, and a token per role.
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
     pub db: Db,
     pub http: reqwest::Client,
     pub viewer: String,
@@ -149,24 +151,27 @@ impl Drop for TestApp {
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    spawn_app_on(backend, listener, SyncConfig::unconfigured()).await
+    spawn_app_configured(backend, listener, SyncConfig::unconfigured(), |_| {}).await
 }
 
 /// The app on `listener` with these sync settings (and its worker when sync is
-/// configured).
-pub async fn spawn_app_on(
+/// configured), with `tweak` applied to its whole configuration.
+pub async fn spawn_app_configured(
     backend: Backend,
     listener: TcpListener,
     sync: SyncConfig,
+    tweak: impl FnOnce(&mut Config),
 ) -> Option<TestApp> {
     init_test_logging();
     let database_url = fresh_database_url(backend).await?;
-    let config = Config {
-        database_url,
+    let mut config = Config {
+        database_url: database_url.clone(),
         bind: listener.local_addr().expect("local addr"),
         run_worker: true,
+        feed: FeedConfig::default(),
         sync,
     };
+    tweak(&mut config);
     let app = Application::build(config, listener)
         .await
         .expect("build app");
@@ -188,6 +193,7 @@ pub async fn spawn_app_on(
         editor: token(Role::Editor).await,
         admin: token(Role::Admin).await,
         base,
+        database_url,
         db,
         http: reqwest::Client::new(),
         shutdown,

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod common;
+mod feed;
 mod queue;
 mod store;
 mod sync_conflicts;

@@ -55,7 +55,9 @@ async fn every_field_round_trips(backend: Backend) {
         return;
     };
     let task = sample_task();
-    tasks::insert(db.pool(), &task).await.unwrap();
+    tasks::insert(&mut db.pool().acquire().await.unwrap(), &task)
+        .await
+        .unwrap();
     assert_eq!(
         tasks::get(db.pool(), task.id).await.unwrap(),
         Some(task.clone())
@@ -71,7 +73,9 @@ async fn every_field_round_trips(backend: Backend) {
     bare.create_attempted_at = None;
     bare.sync_error = Some("Altimeter said 422: title too long".into());
     bare.deleted = true;
-    tasks::insert(db.pool(), &bare).await.unwrap();
+    tasks::insert(&mut db.pool().acquire().await.unwrap(), &bare)
+        .await
+        .unwrap();
     assert_eq!(tasks::get(db.pool(), bare.id).await.unwrap(), Some(bare));
     assert_eq!(tasks::get(db.pool(), Uuid::now_v7()).await.unwrap(), None);
 }
@@ -81,16 +85,26 @@ async fn update_refuses_a_stale_version(backend: Backend) {
         return;
     };
     let task = sample_task();
-    tasks::insert(db.pool(), &task).await.unwrap();
+    tasks::insert(&mut db.pool().acquire().await.unwrap(), &task)
+        .await
+        .unwrap();
     let mut next = task.clone();
     next.version = 4;
     next.fields.title = "changed".into();
-    assert!(!tasks::update(db.pool(), &next, 2).await.unwrap());
+    assert!(
+        !tasks::update(&mut db.pool().acquire().await.unwrap(), &next, 2)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         tasks::get(db.pool(), task.id).await.unwrap(),
         Some(task.clone())
     );
-    assert!(tasks::update(db.pool(), &next, 3).await.unwrap());
+    assert!(
+        tasks::update(&mut db.pool().acquire().await.unwrap(), &next, 3)
+            .await
+            .unwrap()
+    );
     assert_eq!(tasks::get(db.pool(), task.id).await.unwrap(), Some(next));
 }
 
@@ -99,7 +113,9 @@ async fn history_keeps_versions_in_order(backend: Backend) {
         return;
     };
     let mut task = sample_task();
-    tasks::insert(db.pool(), &task).await.unwrap();
+    tasks::insert(&mut db.pool().acquire().await.unwrap(), &task)
+        .await
+        .unwrap();
     let origin = Origin {
         source: HistorySource::Local,
         actor: Some("ana"),

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use altimeter_api::{CreateTask, RemoteTask, TaskFields};
 use altimeter_sim::{Faults, SimConfig, SimHandle};
-use atlas::config::{AltimeterConfig, SyncConfig};
+use atlas::config::{AltimeterConfig, Config, SyncConfig};
 use atlas::sync::retry::RetryPolicy;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::common::{Backend, TestApp, spawn_app_on, wait_until};
+use crate::common::{Backend, TestApp, spawn_app_configured, wait_until};
 
 pub const API_KEY: &str = "test-altimeter-key";
 pub const SECRET: &str = "test-webhook-secret";
@@ -42,6 +42,14 @@ pub fn test_sync_config(sim_url: &str) -> SyncConfig {
 }
 
 pub async fn spawn_synced(backend: Backend, tweak: impl FnOnce(&mut SyncConfig)) -> Option<Synced> {
+    spawn_synced_node(backend, |config| tweak(&mut config.sync)).await
+}
+
+/// Like [`spawn_synced`], with `tweak` applied to the node's whole configuration.
+pub async fn spawn_synced_node(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config),
+) -> Option<Synced> {
     let atlas_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let atlas_addr = atlas_listener.local_addr().unwrap();
     let sim_config = SimConfig {
@@ -52,9 +60,8 @@ pub async fn spawn_synced(backend: Backend, tweak: impl FnOnce(&mut SyncConfig))
     let sim = altimeter_sim::spawn(sim_config, TcpListener::bind("127.0.0.1:0").await.unwrap())
         .await
         .unwrap();
-    let mut config = test_sync_config(&sim.base_url());
-    tweak(&mut config);
-    let app = spawn_app_on(backend, atlas_listener, config).await?;
+    let config = test_sync_config(&sim.base_url());
+    let app = spawn_app_configured(backend, atlas_listener, config, tweak).await?;
     Some(Synced { app, sim })
 }
 

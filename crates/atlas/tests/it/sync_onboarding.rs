@@ -268,6 +268,8 @@ async fn insert_unqueued_task(db: &Db) -> uuid::Uuid {
     let at = atlas::db::now();
     let task =
         atlas::model::Task::new(uuid::Uuid::now_v7(), TaskFields::titled("Never synced"), at);
-    atlas::store::tasks::insert(db.pool(), &task).await.unwrap();
+    atlas::store::tasks::insert(&mut db.pool().acquire().await.unwrap(), &task)
+        .await
+        .unwrap();
     task.id
 }
