@@ -6,6 +6,7 @@
 //! in the tests.
 
 mod backfill;
+mod feed;
 mod queue;
 mod stats;
 mod sync;
@@ -49,11 +50,39 @@ enum Command {
         #[arg(long, default_value_t = 5_000)]
         tasks: usize,
     },
+    /// The live feed: one change reaching many WebSocket clients, and an
+    /// Altimeter edit reaching a client as `synced`.
+    Feed {
+        /// WebSocket clients connected at once.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+        /// Changes timed (each way).
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+    },
+    /// (Used by `feed`: the child process that holds the client connections.)
+    #[command(hide = true)]
+    FeedClients {
+        #[arg(long)]
+        url: String,
+        #[arg(long, env = "BENCH_FEED_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long)]
+        clients: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::FeedClients {
+        url,
+        token,
+        clients,
+    } = &cli.command
+    {
+        return feed::clients(url, token, *clients).await;
+    }
     let url = match cli.database_url {
         Some(url) => url,
         None => temporary_sqlite()?,
@@ -63,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Queue { rows } => queue::run(&url, rows).await,
         Command::Sync { tasks, concurrency } => sync::run(&url, tasks, concurrency).await,
         Command::Backfill { tasks } => backfill::run(&url, tasks).await,
+        Command::Feed { clients, rounds } => feed::run(&url, clients, rounds).await,
+        Command::FeedClients { .. } => Ok(()),
     }
 }
 

@@ -19,17 +19,18 @@ use crate::stats::summary;
 const KEY: &str = "bench-key";
 const SECRET: &str = "bench-secret";
 
-struct Rig {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-    sim: SimHandle,
-    db: atlas::db::Db,
-    shutdown: CancellationToken,
+/// Atlas and the simulator, each on its own loopback port, wired both ways.
+pub struct Rig {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub sim: SimHandle,
+    pub db: atlas::db::Db,
+    pub shutdown: CancellationToken,
 }
 
 pub async fn run(url: &str, tasks: usize, concurrency: usize) -> anyhow::Result<()> {
-    let rig = start(url).await?;
+    let rig = start(url, |_| {}).await?;
     println!(
         "settings: defaults (push delay 300 ms, {} concurrent remote calls per worker)",
         SyncConfig::unconfigured().concurrency
@@ -79,7 +80,8 @@ pub async fn run(url: &str, tasks: usize, concurrency: usize) -> anyhow::Result<
     Ok(())
 }
 
-async fn start(url: &str) -> anyhow::Result<Rig> {
+/// Starts the rig on `url`, with `tweak` applied to Atlas's configuration.
+pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Rig> {
     let atlas_listener = TcpListener::bind("127.0.0.1:0").await?;
     let atlas_addr = atlas_listener.local_addr()?;
     let sim_config = SimConfig {
@@ -94,13 +96,14 @@ async fn start(url: &str) -> anyhow::Result<Rig> {
         api_key: SecretString::from(KEY.to_owned()),
     });
     sync.webhook_secret = Some(SecretString::from(SECRET.to_owned()));
-    let config = Config {
+    let mut config = Config {
         database_url: url.to_owned(),
         bind: atlas_addr,
         run_worker: true,
         feed: atlas::feed::FeedConfig::default(),
         sync,
     };
+    tweak(&mut config);
     let app = Application::build(config, atlas_listener).await?;
     let db = app.db().clone();
     let (token, _) = auth::create_token(&db, "bench", Role::Editor).await?;
@@ -116,7 +119,7 @@ async fn start(url: &str) -> anyhow::Result<Rig> {
     })
 }
 
-async fn create(rig: &Rig, tasks: usize, concurrency: usize) -> anyhow::Result<Vec<String>> {
+pub async fn create(rig: &Rig, tasks: usize, concurrency: usize) -> anyhow::Result<Vec<String>> {
     let bar = indicatif::ProgressBar::new(tasks as u64);
     let results: Vec<anyhow::Result<String>> = futures::stream::iter(0..tasks)
         .map(|i| {

@@ -13,9 +13,8 @@ use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
 use axum::response::Response;
 use axum::routing::get;
-use futures::stream::SplitSink;
-use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, timeout};
@@ -30,6 +29,9 @@ use crate::feed::{Admission, Hub};
 const MAX_INCOMING: usize = 64 * 1024;
 /// What one connection may hold unsent before a write waits.
 const MAX_UNSENT: usize = 1024 * 1024;
+/// The read buffer of a connection: clients send only pongs and close frames
+/// (the library's default of 128 KiB would be most of a connection's memory).
+const READ_BUFFER: usize = 4 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws/sync-status", get(upgrade))
@@ -65,6 +67,7 @@ async fn upgrade(
     Ok(upgrade
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_UNSENT)
         .on_upgrade(move |socket| serve(socket, hub, admission, params.task)))
@@ -111,12 +114,12 @@ impl Dropped {
     }
 }
 
-async fn serve(socket: WebSocket, hub: Hub, admission: Admission, task: Option<Uuid>) {
+async fn serve(mut socket: WebSocket, hub: Hub, admission: Admission, task: Option<Uuid>) {
     let _admission = admission;
     let config = hub.config().clone();
     let mut messages = hub.subscribe();
     let closing = hub.closing();
-    let (mut sink, mut incoming) = socket.split();
+    let sent = metrics::counter!("atlas_ws_messages_sent_total");
     let mut pings =
         tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     let mut heard = Instant::now();
@@ -136,12 +139,12 @@ async fn serve(socket: WebSocket, hub: Hub, admission: Admission, task: Option<U
                     }
                     Err(RecvError::Closed) => break None,
                 };
-                if let Err(why) = send(&mut sink, Message::Text(text), limit).await {
+                if let Err(why) = send(&mut socket, Message::Text(text), limit).await {
                     break Some(why);
                 }
-                metrics::counter!("atlas_ws_messages_sent_total").increment(1);
+                sent.increment(1);
             }
-            frame = incoming.next() => match frame {
+            frame = socket.recv() => match frame {
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Ok(_)) => heard = Instant::now(),
                 Some(Err(_)) => break Some(Dropped::Error),
@@ -150,7 +153,7 @@ async fn serve(socket: WebSocket, hub: Hub, admission: Admission, task: Option<U
                 if heard.elapsed() >= config.ping_interval * 2 {
                     break Some(Dropped::Idle);
                 }
-                if let Err(why) = send(&mut sink, Message::Ping(Bytes::new()), limit).await {
+                if let Err(why) = send(&mut socket, Message::Ping(Bytes::new()), limit).await {
                     break Some(why);
                 }
             }
@@ -159,7 +162,7 @@ async fn serve(socket: WebSocket, hub: Hub, admission: Admission, task: Option<U
                     code: 1001,
                     reason: "server stopping".into(),
                 }));
-                let _ = send(&mut sink, bye, limit).await;
+                let _ = send(&mut socket, bye, limit).await;
                 break None;
             }
         }
@@ -170,17 +173,18 @@ async fn serve(socket: WebSocket, hub: Hub, admission: Admission, task: Option<U
     }
 }
 
-/// Sends one message, giving up after `limit`.
-async fn send(
-    sink: &mut SplitSink<WebSocket, Message>,
-    message: Message,
-    limit: Duration,
-) -> Result<(), Dropped> {
-    match timeout(limit, sink.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Dropped::Error),
-        Err(_) => Err(Dropped::Slow),
-    }
+/// Sends one message, giving up after `limit`. Most sends finish at once; only
+/// one that has to wait for the socket pays for a timer.
+async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> Result<(), Dropped> {
+    let mut sending = std::pin::pin!(socket.send(message));
+    let result = match futures::poll!(sending.as_mut()) {
+        Poll::Ready(result) => result,
+        Poll::Pending => match timeout(limit, sending).await {
+            Ok(result) => result,
+            Err(_) => return Err(Dropped::Slow),
+        },
+    };
+    result.map_err(|_| Dropped::Error)
 }
 
 #[cfg(test)]
