@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::{Db, now};
+use crate::store::sessions;
 use crate::store::tokens::{self, TokenRecord};
 
 /// What a caller may do. Each role includes the ones before it.
@@ -63,11 +64,7 @@ pub async fn create_token(
     name: &str,
     role: Role,
 ) -> anyhow::Result<(String, TokenRecord)> {
-    let mut secret = [0u8; 32];
-    OsRng
-        .try_fill_bytes(&mut secret)
-        .context("the operating system's random number generator failed")?;
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+    let token = format!("{TOKEN_PREFIX}{}", random_hex()?);
     let record = TokenRecord {
         id: uuid::Uuid::now_v7().to_string(),
         name: name.to_owned(),
@@ -77,6 +74,74 @@ pub async fn create_token(
     };
     tokens::insert(db.pool(), &record, &hash_token(&token)).await?;
     Ok((token, record))
+}
+
+/// How long a web UI session lasts after sign-in.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A signed-in browser: who it is, and the token its forms must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub caller: Caller,
+    pub csrf: String,
+}
+
+fn random_hex() -> anyhow::Result<String> {
+    let mut secret = [0u8; 32];
+    OsRng
+        .try_fill_bytes(&mut secret)
+        .context("the operating system's random number generator failed")?;
+    Ok(hex::encode(secret))
+}
+
+/// Exchanges a live token for a session. Returns the cookie value (shown only
+/// here; its hash is stored) and the session, or `None` for a bad token.
+pub async fn sign_in(db: &Db, token: &str) -> anyhow::Result<Option<(String, Session)>> {
+    let token = token.trim();
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let Some(record) = tokens::find_active(db.pool(), &hash_token(token)).await? else {
+        return Ok(None);
+    };
+    let cookie = random_hex()?;
+    let csrf = random_hex()?;
+    let at = now();
+    sessions::prune(db.pool(), at).await?;
+    let expires = at + chrono::Duration::hours(SESSION_HOURS);
+    sessions::insert(
+        db.pool(),
+        &hash_token(&cookie),
+        &record.id,
+        &csrf,
+        at,
+        expires,
+    )
+    .await?;
+    let session = Session {
+        caller: Caller {
+            name: record.name,
+            role: record.role,
+        },
+        csrf,
+    };
+    Ok(Some((cookie, session)))
+}
+
+/// The live session a cookie names, if any.
+pub async fn session(db: &Db, cookie: &str) -> anyhow::Result<Option<Session>> {
+    let found = sessions::find_live(db.pool(), &hash_token(cookie), now()).await?;
+    Ok(found.map(|s| Session {
+        caller: Caller {
+            name: s.token_name,
+            role: s.role,
+        },
+        csrf: s.csrf,
+    }))
+}
+
+pub async fn sign_out(db: &Db, cookie: &str) -> anyhow::Result<()> {
+    sessions::delete(db.pool(), &hash_token(cookie)).await
 }
 
 /// The caller a presented token belongs to, if it is live.

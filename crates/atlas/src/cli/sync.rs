@@ -102,7 +102,7 @@ pub async fn run(database: &DatabaseArgs, command: SyncCommand) -> anyhow::Resul
             }
         },
         SyncCommand::RetryFailed => {
-            let n = ops::retry_failed(&db, &outbox).await?;
+            let n = ops::retry_failed(&db, &outbox, None).await?;
             println!("{n} task(s) queued to retry");
         }
         SyncCommand::Failed => {

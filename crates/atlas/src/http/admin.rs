@@ -115,7 +115,7 @@ async fn retry_failed(
     State(state): State<AppState>,
     Admin(caller): Admin,
 ) -> ApiResult<Json<Value>> {
-    let tasks = ops::retry_failed(&state.db, &state.outbox).await?;
+    let tasks = ops::retry_failed(&state.db, &state.outbox, None).await?;
     acted(&caller, "retry-failed");
     Ok(Json(json!({"retried_tasks": tasks})))
 }

@@ -4,7 +4,8 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, IF_MATCH, ORIGIN};
 use axum::http::request::Parts;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
@@ -14,17 +15,80 @@ use super::{AppState, BODY_LIMIT, DRAIN_LIMIT};
 use crate::auth::{self, Caller, Role};
 use crate::json::JsonError;
 
+/// The web UI's session cookie.
+pub const SESSION_COOKIE: &str = "atlas_session";
+/// The header a page's script sends its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Refuses a browser's request from another site. Requests without `Origin`
+/// (not from a browser page) are let through: they must still authenticate.
+pub fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.to_str().ok().and_then(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+    });
+    match (origin_host, host) {
+        (Some(from), Some(host)) if from.eq_ignore_ascii_case(host) => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "only pages of this server may do that (foreign Origin)".into(),
+        )),
+    }
+}
+
+/// The signed-in browser behind a request's session cookie, if any.
+pub async fn session_of(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<auth::Session>, ApiError> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(value) => Ok(auth::session(&state.db, value).await?),
+        None => Ok(None),
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// A bearer token, or the UI's session cookie. A request that changes
+    /// something on a cookie alone must also come from this server's pages and
+    /// carry the session's CSRF token (`X-CSRF-Token`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into())
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            let session = session_of(&parts.headers, state).await?.ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "missing `Authorization: Bearer <token>` header (or sign in)".into(),
+                )
             })?;
+            if !parts.method.is_safe() {
+                same_origin(&parts.headers)?;
+                let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+                if sent != Some(session.csrf.as_str()) {
+                    return Err(ApiError::Forbidden(
+                        "missing or wrong CSRF token for this session".into(),
+                    ));
+                }
+            }
+            return Ok(session.caller);
+        };
+        let header = header.to_str().map_err(|_| {
+            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+        })?;
         let token = header
             .strip_prefix("Bearer ")
             .map(str::trim)
@@ -181,5 +245,45 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             .ok_or_else(|| {
                 ApiError::BadRequest("If-Match must be a task version such as \"3\"".into())
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_this_servers_own_pages_pass_the_origin_check() {
+        assert!(same_origin(&headers(None, "127.0.0.1:8080")).is_ok());
+        assert!(same_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080")).is_ok());
+        assert!(same_origin(&headers(Some("https://Atlas.example"), "atlas.example")).is_ok());
+        for foreign in ["http://evil.example", "http://127.0.0.1:9999", "null"] {
+            assert!(
+                same_origin(&headers(Some(foreign), "127.0.0.1:8080")).is_err(),
+                "{foreign}"
+            );
+        }
+    }
+
+    #[test]
+    fn cookies_are_found_by_name_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("theme=dark; atlas_session=abc123"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc123"));
+        assert_eq!(cookie(&h, "missing"), None);
     }
 }

@@ -9,6 +9,7 @@ mod health;
 mod observe;
 mod pages;
 mod tasks;
+mod ui;
 mod webhooks;
 mod ws;
 
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(admin::router())
         .merge(ws::router())
+        .merge(ui::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not take that method".into())

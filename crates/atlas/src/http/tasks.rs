@@ -31,12 +31,13 @@ pub fn router() -> Router<AppState> {
 struct ListParams {
     status: Option<Status>,
     sync_status: Option<SyncStatus>,
+    assignee: Option<String>,
     q: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
-fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<ListCursor>> {
+pub(super) fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<ListCursor>> {
     cursor
         .map(|c| {
             ListCursor::parse(&c).ok_or_else(|| {
@@ -49,7 +50,7 @@ fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<ListCursor>> {
 /// The `q` parameter, trimmed (a phone keyboard adds a trailing space): blank
 /// means no search; a control character (which no stored task can hold) is
 /// refused.
-fn search_text(q: Option<String>) -> ApiResult<Option<String>> {
+pub(super) fn search_text(q: Option<String>) -> ApiResult<Option<String>> {
     let Some(q) = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
         return Ok(None);
     };
@@ -77,6 +78,7 @@ async fn list(
     let filter = ListFilter {
         status: params.status,
         sync_status: params.sync_status,
+        assignee: params.assignee.map(|a| a.trim().to_owned()),
         q: search_text(params.q)?,
         cursor: parse_cursor(params.cursor)?,
         limit: limit + 1,

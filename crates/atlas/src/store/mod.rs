@@ -9,6 +9,7 @@ pub mod history;
 pub mod outcomes;
 pub mod queue;
 pub mod remote_deletes;
+pub mod sessions;
 pub mod sync_state;
 pub mod tasks;
 pub mod tokens;

@@ -333,6 +333,8 @@ pub async fn count_linked<'c, E: Executor<'c, Database = Any>>(executor: E) -> a
 pub struct ListFilter {
     pub status: Option<Status>,
     pub sync_status: Option<SyncStatus>,
+    /// Exactly this assignee.
+    pub assignee: Option<String>,
     pub q: Option<String>,
     pub cursor: Option<ListCursor>,
     pub limit: i64,
@@ -383,6 +385,10 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
     if let Some(sync_status) = filter.sync_status {
         sql += &format!(" AND sync_status = {}", p.next_param());
         binds.push(sync_status.as_str().to_owned());
+    }
+    if let Some(assignee) = &filter.assignee {
+        sql += &format!(" AND assignee = {}", p.next_param());
+        binds.push(assignee.clone());
     }
     if let Some(q) = &filter.q {
         let pattern = p.next_param();

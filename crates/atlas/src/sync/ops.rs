@@ -81,9 +81,10 @@ pub async fn trigger(db: &Db, outbox: &Outbox, task_id: Option<Uuid>) -> anyhow:
 }
 
 /// Puts every failed item back in line; returns how many tasks that touched.
-pub async fn retry_failed(db: &Db, outbox: &Outbox) -> anyhow::Result<usize> {
+/// Puts the failed items of one task, or of every task, back in line.
+pub async fn retry_failed(db: &Db, outbox: &Outbox, task: Option<Uuid>) -> anyhow::Result<usize> {
     let mut tx = db.begin_write().await?;
-    let touched = queue::retry_failed(&mut tx, now()).await?;
+    let touched = queue::retry_failed(&mut tx, task, now()).await?;
     outbox.announce(&mut tx).await?;
     tx.commit().await?;
     task_status::refresh_each(db, &touched).await?;

@@ -2,6 +2,7 @@
 //! each test against a fresh database, on SQLite and on PostgreSQL.
 
 mod api;
+mod browser;
 mod cli;
 mod common;
 mod feed;

@@ -217,7 +217,7 @@ async fn only_the_newest_failure_is_kept_and_retry_failed_requeues_it(backend: B
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].last_error.as_deref(), Some("second"));
     let mut tx = db.begin_write().await.unwrap();
-    let touched = queue::retry_failed(&mut tx, now()).await.unwrap();
+    let touched = queue::retry_failed(&mut tx, None, now()).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(touched.len(), 1);
     let depth = queue::depth(db.pool()).await.unwrap();

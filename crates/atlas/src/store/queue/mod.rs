@@ -385,25 +385,31 @@ pub async fn fail(
     Ok(())
 }
 
-/// Puts every failed item back in line, due now with a fresh count. Returns the
-/// tasks concerned.
+/// Puts every failed item (of one task, or of all) back in line, due now with a
+/// fresh count. Returns the tasks concerned.
 pub async fn retry_failed(
     conn: &mut AnyConnection,
+    task: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Uuid>> {
+    let task = task.map(|id| id.to_string());
     let covered: Vec<(Option<String>,)> = sqlx::query_as(
-        "DELETE FROM sync_queue WHERE status = 'failed' AND EXISTS (SELECT 1 FROM sync_queue p \
+        "DELETE FROM sync_queue WHERE status = 'failed' AND ($1 IS NULL OR task_id = $1) \
+         AND EXISTS (SELECT 1 FROM sync_queue p \
          WHERE p.lane = sync_queue.lane AND p.direction = sync_queue.direction \
          AND p.status = 'pending') RETURNING task_id",
     )
+    .bind(&task)
     .fetch_all(&mut *conn)
     .await
     .context("dropping covered failures failed")?;
     let retried: Vec<(Option<String>,)> = sqlx::query_as(
         "UPDATE sync_queue SET status = 'pending', attempts = 0, next_attempt_at = $1, \
-         updated_at = $1 WHERE status = 'failed' RETURNING task_id",
+         updated_at = $1 WHERE status = 'failed' AND ($2 IS NULL OR task_id = $2) \
+         RETURNING task_id",
     )
     .bind(encode_ts(&now))
+    .bind(&task)
     .fetch_all(&mut *conn)
     .await
     .context("re-queueing failed items failed")?;

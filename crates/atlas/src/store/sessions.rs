@@ -1,0 +1,91 @@
+//! The `ui_sessions` table: signed-in browsers. Only a hash of each session
+//! cookie is stored, and a session is only found while its token is live.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{Any, Executor};
+
+use crate::auth::Role;
+use crate::db::encode_ts;
+
+/// A live session as a lookup finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_name: String,
+    pub role: Role,
+    pub csrf: String,
+}
+
+pub async fn insert<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    id_hash: &str,
+    token_id: &str,
+    csrf: &str,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO ui_sessions (id_hash, token_id, csrf, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id_hash)
+    .bind(token_id)
+    .bind(csrf)
+    .bind(encode_ts(&created_at))
+    .bind(encode_ts(&expires_at))
+    .execute(executor)
+    .await
+    .context("storing a session failed")?;
+    Ok(())
+}
+
+/// The unexpired session with this hash whose token is not revoked.
+pub async fn find_live<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    id_hash: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<SessionRecord>> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT t.name, t.role, s.csrf FROM ui_sessions s \
+         JOIN api_tokens t ON t.id = s.token_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+    )
+    .bind(id_hash)
+    .bind(encode_ts(&now))
+    .fetch_optional(executor)
+    .await
+    .context("looking up a session failed")?;
+    row.map(|(token_name, role, csrf)| {
+        Ok(SessionRecord {
+            role: Role::parse(&role).with_context(|| format!("unknown role `{role}`"))?,
+            token_name,
+            csrf,
+        })
+    })
+    .transpose()
+}
+
+pub async fn delete<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    id_hash: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(executor)
+        .await
+        .context("ending a session failed")?;
+    Ok(())
+}
+
+/// Forgets sessions that expired before `now`.
+pub async fn prune<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM ui_sessions WHERE expires_at <= $1")
+        .bind(encode_ts(&now))
+        .execute(executor)
+        .await
+        .context("pruning sessions failed")?;
+    Ok(())
+}
