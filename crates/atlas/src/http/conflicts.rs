@@ -37,13 +37,13 @@ struct ListParams {
 /// A conflict as shown to a person: for an open one, `local` is the task as it
 /// is now and `fields` the fields still in conflict with `remote`.
 #[derive(Debug, Serialize)]
-struct ConflictView {
+pub(super) struct ConflictView {
     #[serde(flatten)]
-    conflict: Conflict,
-    task_title: String,
+    pub conflict: Conflict,
+    pub task_title: String,
 }
 
-fn view(mut conflict: Conflict, task: Option<&Task>) -> ConflictView {
+pub(super) fn view(mut conflict: Conflict, task: Option<&Task>) -> ConflictView {
     if conflict.status == ConflictStatus::Unresolved {
         if let Some(task) = task {
             conflict.local = task.snapshot();

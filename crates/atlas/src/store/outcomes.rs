@@ -39,6 +39,28 @@ pub async fn counts_since<'c, E: Executor<'c, Database = Any>>(
     Ok((row.0, row.1.unwrap_or(0)))
 }
 
+/// Items finished since `since`, per minute (`YYYY-MM-DDTHH:MM`, oldest
+/// first): (minute, succeeded, failed or retried). Minutes with none are absent.
+pub async fn per_minute<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, i64, i64)>> {
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT SUBSTR(finished_at, 1, 16) AS minute, \
+         CAST(SUM(CASE WHEN outcome = 'success' THEN 1 ELSE 0 END) AS BIGINT), \
+         CAST(SUM(CASE WHEN outcome IN ('failed', 'retry') THEN 1 ELSE 0 END) AS BIGINT) \
+         FROM sync_outcomes WHERE finished_at >= $1 GROUP BY minute ORDER BY minute",
+    )
+    .bind(encode_ts(&since))
+    .fetch_all(executor)
+    .await
+    .context("counting sync outcomes per minute failed")?;
+    Ok(rows
+        .into_iter()
+        .map(|(minute, ok, bad)| (minute, ok.unwrap_or(0), bad.unwrap_or(0)))
+        .collect())
+}
+
 pub async fn last_success<'c, E: Executor<'c, Database = Any>>(
     executor: E,
 ) -> anyhow::Result<Option<DateTime<Utc>>> {

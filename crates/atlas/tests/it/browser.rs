@@ -126,6 +126,40 @@ impl Browser {
         panic!("`{css}` never showed `{text}` within {secs} s (last: `{last}`)");
     }
 
+    /// Clicks `css`, finding it again if a live update replaced it meanwhile.
+    pub async fn click(&self, css: &str) {
+        self.act(css, |el| async move { el.click().await }).await;
+    }
+
+    /// Types into `css`, finding it again if a live update replaced it meanwhile.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let text = text.to_owned();
+        self.act(css, move |el| {
+            let text = text.clone();
+            async move { el.send_keys(text).await }
+        })
+        .await;
+    }
+
+    async fn act<F, Fut>(&self, css: &str, action: F)
+    where
+        F: Fn(WebElement) -> Fut,
+        Fut: std::future::Future<Output = WebDriverResult<()>>,
+    {
+        let mut last = None;
+        for _ in 0..50 {
+            match self.driver.find(By::Css(css)).await {
+                Ok(el) => match action(el).await {
+                    Ok(()) => return,
+                    Err(e) => last = Some(e.to_string()),
+                },
+                Err(e) => last = Some(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not act on `{css}`: {last:?}");
+    }
+
     /// Signs in with `token` through the sign-in page.
     pub async fn sign_in(&mut self, app: &TestApp, token: &str) {
         self.driver.goto(app.url("/sign-in")).await.unwrap();
@@ -140,6 +174,27 @@ impl Browser {
             .unwrap();
         self.wait_text(10, "h1", "Tasks").await;
         self.wait_text(10, "#live", "live").await;
+    }
+
+    /// Runs axe-core on the page: no serious or critical violation.
+    pub async fn check_accessibility(&self, page: &str) {
+        const AXE: &str = include_str!("vendor/axe-core-4.14.1.min.js");
+        let script = format!(
+            "{AXE}\nreturn axe.run(document, {{resultTypes: ['violations']}}).then(r => \
+             r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+             .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + \
+             v.nodes.map(n => n.target.join(' ')).join(', ')));"
+        );
+        let found = self
+            .driver
+            .execute(script, Vec::new())
+            .await
+            .expect("run axe");
+        let violations: Vec<String> = serde_json::from_value(found.json().clone()).unwrap();
+        assert!(
+            violations.is_empty(),
+            "accessibility of {page}: {violations:#?}"
+        );
     }
 
     /// Marks the page, so a later check can tell it was never reloaded.
@@ -431,4 +486,201 @@ pub async fn sign_in_cookie(app: &TestApp, token: &str) -> String {
         "{set}"
     );
     set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_is_resolved_in_the_dialog_and_every_open_page_sees_it_synced() {
+    let Some((s, mut b)) = synced_with_browser("conflict").await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Rebar delivery L4").await;
+    b.sign_in(&s.app, &s.app.editor).await;
+    b.driver
+        .goto(s.app.url(&format!("/tasks/{id}")))
+        .await
+        .unwrap();
+    b.wait_text(10, "#task-title .badge", "Synced ✓").await;
+    let first_tab = b.driver.window().await.unwrap();
+    s.edit_both_sides(
+        &id,
+        &remote_id,
+        |f| f.title = "Rebar delivery L4: 12 t".into(),
+        json!({"title": "Rebar delivery L4: 10 t"}),
+    )
+    .await;
+    b.wait_text(20, "#task-title .badge", "Conflict").await;
+    b.shot("conflict-badge").await;
+
+    let second_tab = b.driver.new_tab().await.unwrap();
+    b.driver.switch_to_window(second_tab).await.unwrap();
+    b.driver.goto(s.app.url("/conflicts")).await.unwrap();
+    b.wait_text(10, "#nav-conflicts", "1").await;
+    b.wait_text(10, "#conflict-inbox", "Rebar delivery L4")
+        .await;
+    b.check_accessibility("the conflict inbox").await;
+    b.click("#conflict-inbox a.button").await;
+    b.wait_text(10, "#conflict-dialog", "Rebar delivery L4: 12 t")
+        .await;
+    let modal = b
+        .driver
+        .execute(
+            "return document.querySelector('dialog').matches(':modal');",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        modal.json(),
+        &json!(true),
+        "the dialog is modal (focus stays inside)"
+    );
+    b.check_accessibility("the conflict dialog").await;
+    b.shot("conflict-dialog").await;
+    b.click("#keep-local").await;
+    b.wait_text(10, "#task-title", "Rebar delivery L4: 10 t")
+        .await;
+    b.wait_text(20, "#task-title .badge", "Synced ✓").await;
+
+    b.driver.switch_to_window(first_tab).await.unwrap();
+    b.wait_text(20, "#task-title .badge", "Synced ✓").await;
+    b.wait_text(10, "#task-title", "Rebar delivery L4: 10 t")
+        .await;
+    b.shot("converged").await;
+    wait_until(20, "Altimeter to hold the kept title", || async {
+        s.remote(&remote_id).fields.title == "Rebar delivery L4: 10 t"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_field_choice_with_a_typed_value_is_what_both_sides_keep() {
+    let Some((s, mut b)) = synced_with_browser("merge").await else {
+        return;
+    };
+    let (id, remote_id) = s.create_synced("Need 50 bags").await;
+    b.sign_in(&s.app, &s.app.editor).await;
+    s.edit_both_sides(
+        &id,
+        &remote_id,
+        |f| {
+            f.title = "Need 100 bags".into();
+            f.priority = altimeter_api::Priority::Urgent;
+        },
+        json!({"title": "Need 60 bags"}),
+    )
+    .await;
+    s.wait_status(&id, "conflict").await;
+    b.driver
+        .goto(s.app.url(&format!("/tasks/{id}/conflict")))
+        .await
+        .unwrap();
+    b.wait_text(10, "#conflict-dialog", "merged, kept automatically")
+        .await;
+    b.click("input[name=choice_title][value=other]").await;
+    b.type_into("#other_title", "Need 75 bags").await;
+    b.shot("typed-value").await;
+    b.click("#save-choices").await;
+    b.wait_text(10, "#task-title", "Need 75 bags").await;
+    b.wait_text(20, "#task-title .badge", "Synced ✓").await;
+    wait_until(20, "Altimeter to hold the typed title", || async {
+        let remote = s.remote(&remote_id);
+        remote.fields.title == "Need 75 bags"
+            && remote.fields.priority == altimeter_api::Priority::Urgent
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_on_admin_shows_a_banner_and_holds_work_until_resume() {
+    let Some((s, mut b)) = synced_with_browser("admin").await else {
+        return;
+    };
+    b.sign_in(&s.app, &s.app.admin).await;
+    b.driver.goto(s.app.url("/admin")).await.unwrap();
+    b.wait_text(10, "h1", "Sync").await;
+    b.check_accessibility("the admin page").await;
+    b.driver
+        .execute("window.confirm = () => true;", Vec::new())
+        .await
+        .unwrap();
+    b.click("#pause").await;
+    b.wait_text(10, "#admin-overview", "PAUSED").await;
+    b.shot("paused").await;
+    let task = s
+        .app
+        .create_task(json!({"title": "Formwork strip L2"}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        s.task(&id).await["sync_status"],
+        "pending",
+        "nothing is sent while paused"
+    );
+    b.wait_text(10, "#admin-overview", "pending").await;
+    b.click("#resume").await;
+    s.wait_status(&id, "synced").await;
+    b.wait_text(10, "#admin-overview", "last success").await;
+    assert!(
+        b.driver
+            .find_all(By::Css(".banner.warn"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    b.shot("resumed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe_and_fits_a_phone() {
+    let Some((s, mut b)) = synced_with_browser("pages").await else {
+        return;
+    };
+    let (id, _) = s.create_synced("Crane inspection").await;
+    b.driver.goto(s.app.url("/sign-in")).await.unwrap();
+    b.check_accessibility("sign-in").await;
+    b.sign_in(&s.app, &s.app.admin).await;
+    for (path, name) in [
+        ("/tasks".to_owned(), "tasks"),
+        (format!("/tasks/{id}"), "task"),
+        (format!("/tasks/{id}/edit"), "edit"),
+        ("/tasks/new".to_owned(), "new"),
+        ("/conflicts".to_owned(), "conflicts"),
+        ("/admin".to_owned(), "admin"),
+        ("/help".to_owned(), "help"),
+    ] {
+        b.driver.goto(s.app.url(&path)).await.unwrap();
+        b.wait_text(10, "main", "").await;
+        b.check_accessibility(&path).await;
+        b.shot(name).await;
+    }
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+    for path in ["/tasks".to_owned(), format!("/tasks/{id}")] {
+        b.driver.goto(s.app.url(&path)).await.unwrap();
+        let overflow = b
+            .driver
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            overflow.json(),
+            &json!(false),
+            "{path} scrolls sideways on a phone"
+        );
+    }
+    b.shot("phone-task").await;
+    b.driver.goto(s.app.url("/tasks")).await.unwrap();
+    b.shot("phone-tasks").await;
+    let page = s.app.http.get(s.app.url("/sign-in")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
 }

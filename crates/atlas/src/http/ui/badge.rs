@@ -25,12 +25,22 @@ pub fn vocabulary(status: SyncStatus) -> (&'static str, &'static str, &'static s
     }
 }
 
+/// The badge, focusable so its tooltip is reachable from the keyboard.
 pub fn badge(task: &Task) -> Markup {
+    badge_with(task, true)
+}
+
+/// The badge inside a link (the link takes the focus).
+pub fn badge_in_link(task: &Task) -> Markup {
+    badge_with(task, false)
+}
+
+fn badge_with(task: &Task, focusable: bool) -> Markup {
     let (label, icon, meaning) = vocabulary(task.sync_status);
     let tip = task.sync_error.as_deref().unwrap_or(meaning);
     let icon_first = matches!(task.sync_status, SyncStatus::Pending | SyncStatus::Syncing);
     html! {
-        span.badge data-status=(task.sync_status.as_str()) tabindex="0" title=(tip)
+        span.badge data-status=(task.sync_status.as_str()) tabindex=[focusable.then_some("0")] title=(tip)
             aria-label=(format!("Sync: {label}. {tip}")) {
             @if icon_first {
                 span.icon aria-hidden="true" { (icon) } span.label { (label) }

@@ -32,5 +32,5 @@ pub async fn page(visitor: Visitor) -> PageResult {
         p { "The header shows “live” while the page receives changes, and “offline — reconnecting…” when the "
             "connection drops (it comes back by itself and then refreshes what you see)." }
     };
-    Ok(layout("Help", Some(&visitor.0), Section::Help, body).into_response())
+    Ok(layout("Help", Some(&visitor), Section::Help, body).into_response())
 }

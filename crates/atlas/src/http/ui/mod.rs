@@ -2,8 +2,10 @@
 //! feed. Every page is sent with a strict Content-Security-Policy: scripts and
 //! styles only from this server's own files, which are embedded in the binary.
 
+mod admin;
 mod assets;
 mod badge;
+mod conflicts;
 mod form;
 mod help;
 mod page;
@@ -47,6 +49,18 @@ pub fn router() -> Router<AppState> {
             get(tasks::delete_form).post(tasks::delete),
         )
         .route("/tasks/{id}/retry", post(tasks::retry))
+        .route("/tasks/{id}/conflict", get(conflicts::for_task))
+        .route("/conflicts", get(conflicts::inbox))
+        .route("/conflicts/count", get(conflicts::count_fragment))
+        .route("/conflicts/inbox", get(conflicts::inbox_fragment))
+        .route("/conflicts/{id}", get(conflicts::dialog))
+        .route("/conflicts/{id}/dialog", get(conflicts::dialog_fragment))
+        .route("/conflicts/{id}/resolve", post(conflicts::submit))
+        .route("/conflicts/{id}/restore", post(conflicts::restore))
+        .route("/admin", get(admin::page))
+        .route("/admin/overview", get(admin::overview_fragment))
+        .route("/admin/do/retry/{id}", post(admin::retry_task))
+        .route("/admin/do/{action}", post(admin::act))
         .layer(middleware::from_fn(page_headers))
         .route("/assets/{file}", get(assets::serve))
 }

@@ -9,20 +9,24 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::assets::{CSS, JS};
+use super::conflicts::nav_link;
 use crate::auth::{Role, Session};
 use crate::http::AppState;
 use crate::http::extract::{same_origin, session_of};
+use crate::store::conflicts;
 
 /// Which part of the UI a page belongs to (marked in the navigation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Tasks,
+    Conflicts,
+    Admin,
     Help,
     None,
 }
 
-/// A whole page around `body`.
-pub fn layout(title: &str, session: Option<&Session>, section: Section, body: Markup) -> Markup {
+/// A whole page around `body`; the navigation only for a signed-in visitor.
+pub fn layout(title: &str, visitor: Option<&Visitor>, section: Section, body: Markup) -> Markup {
     let current = |s: Section| (s == section).then_some("page");
     html! {
         (DOCTYPE)
@@ -32,7 +36,7 @@ pub fn layout(title: &str, session: Option<&Session>, section: Section, body: Ma
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Atlas" }
                 link rel="stylesheet" href=(CSS.url);
-                @if session.is_some() {
+                @if visitor.is_some() {
                     script type="module" src=(JS.url) {}
                 }
             }
@@ -41,8 +45,13 @@ pub fn layout(title: &str, session: Option<&Session>, section: Section, body: Ma
                 header {
                     nav aria-label="Main" {
                         span.brand { "Atlas" }
-                        @if let Some(session) = session {
+                        @if let Some(visitor) = visitor {
+                            @let session = &visitor.session;
                             a href="/tasks" aria-current=[current(Section::Tasks)] { "Tasks" }
+                            (nav_link(visitor.open_conflicts, section == Section::Conflicts))
+                            @if visitor.may(Role::Admin) {
+                                a href="/admin" aria-current=[current(Section::Admin)] { "Admin" }
+                            }
                             a href="/help" aria-current=[current(Section::Help)] { "Help" }
                             span.spacer {}
                             span #live role="status" aria-live="polite" data-state="offline" {
@@ -132,25 +141,32 @@ impl IntoResponse for PageError {
 
 pub type PageResult<T = Response> = Result<T, PageError>;
 
-/// The signed-in browser a page is for; a visitor without a session is sent to
-/// the sign-in page.
+/// The signed-in browser a page is for (a visitor without a session is sent to
+/// the sign-in page), with what the navigation shows.
 #[derive(Debug, Clone)]
-pub struct Visitor(pub Session);
+pub struct Visitor {
+    pub session: Session,
+    pub open_conflicts: i64,
+}
 
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        session_of(&parts.headers, state)
+        let session = session_of(&parts.headers, state)
             .await?
-            .map(Visitor)
-            .ok_or(PageError::SignIn)
+            .ok_or(PageError::SignIn)?;
+        let open_conflicts = conflicts::count_unresolved(state.db.pool()).await?;
+        Ok(Visitor {
+            session,
+            open_conflicts,
+        })
     }
 }
 
 impl Visitor {
     pub fn may(&self, role: Role) -> bool {
-        self.0.caller.may(role)
+        self.session.caller.may(role)
     }
 
     /// Refuses (403 page) a visitor below `role`.
@@ -161,8 +177,8 @@ impl Visitor {
             Err(PageError::Forbidden(format!(
                 "This needs the {} role; you are signed in as {} ({}).",
                 role.as_str(),
-                self.0.caller.name,
-                self.0.caller.role.as_str()
+                self.session.caller.name,
+                self.session.caller.role.as_str()
             )))
         }
     }
@@ -171,7 +187,7 @@ impl Visitor {
     /// CSRF token.
     pub fn check_form(&self, headers: &HeaderMap, csrf: &str) -> PageResult<()> {
         same_origin(headers).map_err(PageError::from)?;
-        if csrf != self.0.csrf {
+        if csrf != self.session.csrf {
             return Err(PageError::Forbidden(
                 "This form has expired or did not come from Atlas. Reload the page and try \
                  again."

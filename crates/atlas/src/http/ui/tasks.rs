@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::badge::badge;
+use super::badge::{badge, badge_in_link};
 use super::form::{self, TaskForm};
 use super::page::{PageError, PageResult, Section, Visitor, csrf_field, layout};
 use super::time::{ago, when};
@@ -129,7 +129,7 @@ pub async fn list(
         }
         (rows)
     };
-    Ok(layout("Tasks", Some(&visitor.0), Section::Tasks, body).into_response())
+    Ok(layout("Tasks", Some(&visitor), Section::Tasks, body).into_response())
 }
 
 /// The list's table (and its "next page" link): the fragment `/tasks/rows`.
@@ -203,7 +203,11 @@ fn row(task: &Task) -> Markup {
             td data-label="Priority" { (f.priority.as_str()) }
             td data-label="Assignee" { (f.assignee.as_deref().unwrap_or("—")) }
             td data-label="Due" { (f.due_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
-            td { (badge(task)) }
+            td {
+                @if task.sync_status == SyncStatus::Conflict {
+                    a href=(format!("/tasks/{}/conflict", task.id)) { (badge_in_link(task)) }
+                } @else { (badge(task)) }
+            }
         }
     }
 }
@@ -249,7 +253,7 @@ pub async fn detail(
         (summary(&task, &visitor))
         (history_section(&state, &task).await?)
     };
-    Ok(layout(&task.fields.title, Some(&visitor.0), Section::Tasks, body).into_response())
+    Ok(layout(&task.fields.title, Some(&visitor), Section::Tasks, body).into_response())
 }
 
 pub async fn summary_fragment(
@@ -290,7 +294,7 @@ fn summary(task: &Task, visitor: &Visitor) -> Markup {
                     p { strong { "Sync: " } (error) }
                     @if editor && task.sync_status == SyncStatus::Error {
                         form method="post" action=(format!("/tasks/{}/retry", task.id)) {
-                            (csrf_field(&visitor.0))
+                            (csrf_field(&visitor.session))
                             button #retry type="submit" { "Retry" }
                         }
                     }
@@ -304,6 +308,9 @@ fn summary(task: &Task, visitor: &Visitor) -> Markup {
                 dt { "Description" } dd { @if f.description.is_empty() { "—" } @else { (f.description) } }
                 dt { "Version" } dd { (task.version) }
                 dt { "In Altimeter" } dd { (task.remote_id.as_deref().unwrap_or("not yet")) }
+            }
+            @if task.sync_status == SyncStatus::Conflict {
+                p { a.button.primary #resolve href=(format!("/tasks/{}/conflict", task.id)) { "Resolve the conflict…" } }
             }
             @if editor {
                 div.actions {
@@ -417,9 +424,9 @@ fn form_page(
             p.banner.bad role="alert" { "Please fix the fields marked ⚠ below; nothing was saved." }
         }
         @if let Some(notice) = notice { (notice) }
-        (form::render(&visitor.0, action, form, errors, submit))
+        (form::render(&visitor.session, action, form, errors, submit))
     };
-    layout(title, Some(&visitor.0), Section::Tasks, body)
+    layout(title, Some(visitor), Section::Tasks, body)
 }
 
 pub async fn create(
@@ -431,7 +438,15 @@ pub async fn create(
     visitor.require(Role::Editor)?;
     visitor.check_form(&headers, &input.csrf)?;
     let written = match input.patch() {
-        Ok(patch) => tasks::create(&state.db, &state.outbox, patch, &visitor.0.caller.name).await,
+        Ok(patch) => {
+            tasks::create(
+                &state.db,
+                &state.outbox,
+                patch,
+                &visitor.session.caller.name,
+            )
+            .await
+        }
         Err(invalid) => Err(WriteError::Invalid(invalid)),
     };
     match written {
@@ -482,7 +497,7 @@ pub async fn save(
     let action = format!("/tasks/{}/edit", task.id);
     let written = match input.patch() {
         Ok(patch) => {
-            let actor = &visitor.0.caller.name;
+            let actor = &visitor.session.caller.name;
             tasks::update(
                 &state.db,
                 &state.outbox,
@@ -550,7 +565,7 @@ pub async fn delete_form(
         h1 { "Delete “" (task.fields.title) "”?" }
         p { "The task is deleted in Atlas and, once synced, in Altimeter. Its history is kept." }
         form method="post" action=(format!("/tasks/{}/delete", task.id)) {
-            (csrf_field(&visitor.0))
+            (csrf_field(&visitor.session))
             input type="hidden" name="version" value=(task.version);
             div.actions {
                 button.danger #confirm-delete type="submit" { "Delete the task" }
@@ -558,7 +573,7 @@ pub async fn delete_form(
             }
         }
     };
-    Ok(layout("Delete task", Some(&visitor.0), Section::Tasks, body).into_response())
+    Ok(layout("Delete task", Some(&visitor), Section::Tasks, body).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -585,7 +600,7 @@ pub async fn delete(
         &state.outbox,
         task.id,
         version,
-        &visitor.0.caller.name,
+        &visitor.session.caller.name,
     )
     .await
     {
@@ -610,6 +625,6 @@ pub async fn retry(
     if ops::retry_failed(&state.db, &state.outbox, Some(task.id)).await? == 0 {
         ops::trigger(&state.db, &state.outbox, Some(task.id)).await?;
     }
-    tracing::info!(actor = %visitor.0.caller.name, task_id = %task.id, "retry from the web UI");
+    tracing::info!(actor = %visitor.session.caller.name, task_id = %task.id, "retry from the web UI");
     Ok(Redirect::to(&format!("/tasks/{}", task.id)).into_response())
 }

@@ -55,10 +55,13 @@ function refresh(el) {
       template.innerHTML = html.trim();
       const next = template.content.firstElementChild;
       if (!next) return;
+      // Unchanged: keep the element (and anything typed into it).
+      if (next.innerHTML === current.innerHTML) return;
       const focused = current.contains(document.activeElement) ? document.activeElement.id : null;
       next.classList.add("flash");
       current.replaceWith(next);
       if (focused) { const again = document.getElementById(focused); if (again) again.focus(); }
+      openDialogs();
     } catch (_) { /* the next message or reconnect tries again */ }
   }, 150));
 }
@@ -68,7 +71,9 @@ function connect() {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${window.location.host}/ws/sync-status`);
   socket.addEventListener("open", () => {
-    if (attempt > 0) fragments().forEach(refresh);
+    // Whatever changed between rendering the page (or losing the connection)
+    // and now was not heard: fetch it.
+    fragments().forEach(refresh);
     attempt = 0;
     setLive("live", "live");
   });
@@ -86,6 +91,21 @@ function connect() {
   });
 }
 
+// A conflict dialog is modal: focus stays inside, and Esc means "decide later".
+function openDialogs() {
+  document.querySelectorAll("dialog[data-modal]").forEach((dialog) => {
+    if (dialog.dataset.ready) return;
+    dialog.dataset.ready = "yes";
+    if (dialog.open) dialog.close();
+    dialog.showModal();
+    dialog.addEventListener("cancel", (event) => {
+      event.preventDefault();
+      window.location.assign(dialog.dataset.later || "/");
+    });
+  });
+}
+
+openDialogs();
 if (live) connect();
 
 // Confirmation for destructive buttons (data-confirm), without inline script.
