@@ -16,3 +16,4 @@ mod sync_logs;
 mod sync_onboarding;
 mod sync_ops;
 mod sync_webhooks;
+mod ui_forms;
