@@ -10,6 +10,7 @@ use axum::{Form, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 
+use crate::faults::Faults;
 use crate::state::SimState;
 use crate::store::StoreError;
 
@@ -31,6 +32,7 @@ pub fn router(state: SimState) -> Router {
         .route("/ui/tasks", post(create))
         .route("/ui/tasks/{id}", get(edit).post(save))
         .route("/ui/tasks/{id}/delete", post(delete))
+        .route("/ui/faults", post(toggle_fault))
         .with_state(state)
 }
 
@@ -84,6 +86,63 @@ impl TaskForm {
     }
 }
 
+/// The failures a person can switch on from the page, each with what it does.
+const FAULTS: [(&str, &str); 3] = [
+    ("outage", "Outage: every API call answers 503"),
+    ("slow", "Slow: every API call takes 2 s"),
+    ("drop_webhooks", "Drop webhooks: changes here send none"),
+];
+
+fn fault_is_on(faults: &Faults, key: &str) -> bool {
+    match key {
+        "outage" => faults.outage,
+        "slow" => faults.latency_ms >= SLOW_MS,
+        "drop_webhooks" => faults.webhook_drop_rate >= 1.0,
+        _ => false,
+    }
+}
+
+const SLOW_MS: u64 = 2_000;
+
+fn faults_section(faults: &Faults) -> Markup {
+    html! {
+        h2 { "Faults" }
+        p { "Switch a failure on to see how the system syncing with this one copes: errors, retries, recovery." }
+        form method="post" action="/ui/faults" {
+            @for (key, label) in FAULTS {
+                @let on = fault_is_on(faults, key);
+                button type="submit" name="toggle" value=(key) aria-pressed=(on) {
+                    (if on { "ON — " } else { "off — " }) (label)
+                }
+                " "
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Toggle {
+    toggle: String,
+}
+
+async fn toggle_fault(State(state): State<SimState>, Form(form): Form<Toggle>) -> Response {
+    let mut faults = state.faults();
+    let on = !fault_is_on(&faults, &form.toggle);
+    match form.toggle.as_str() {
+        "outage" => faults.outage = on,
+        "slow" => faults.latency_ms = if on { SLOW_MS } else { 0 },
+        "drop_webhooks" => faults.webhook_drop_rate = if on { 1.0 } else { 0.0 },
+        other => {
+            return message_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("no fault `{other}`"),
+            );
+        }
+    }
+    state.set_faults(faults);
+    Redirect::to("/").into_response()
+}
+
 async fn index(State(state): State<SimState>) -> Markup {
     let mut tasks = state.tasks();
     tasks.reverse();
@@ -91,6 +150,7 @@ async fn index(State(state): State<SimState>) -> Markup {
         "Tasks",
         html! {
             p { "Every change made here is a change \"in Altimeter\": the version goes up and a webhook is sent." }
+            (faults_section(&state.faults()))
             (task_table(&tasks))
             h2 { "New task" }
             (task_form("/ui/tasks", &TaskForm::default(), "Create"))

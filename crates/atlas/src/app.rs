@@ -58,6 +58,11 @@ impl Application {
         &self.state.db
     }
 
+    /// Where this application's writes queue their sync work (and wake its worker).
+    pub fn outbox(&self) -> &Outbox {
+        &self.state.outbox
+    }
+
     /// Serves until `shutdown` is cancelled, then lets in-flight requests and
     /// sync items finish.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {

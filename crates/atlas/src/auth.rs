@@ -104,6 +104,37 @@ pub async fn sign_in(db: &Db, token: &str) -> anyhow::Result<Option<(String, Ses
     let Some(record) = tokens::find_active(db.pool(), &hash_token(token)).await? else {
         return Ok(None);
     };
+    start_session(db, record).await.map(Some)
+}
+
+/// How long a one-time sign-in link stays usable.
+pub const LINK_MINUTES: i64 = 60;
+
+/// A one-time sign-in link code for `token` (no token to copy by hand).
+pub async fn sign_in_link(db: &Db, token: &TokenRecord) -> anyhow::Result<String> {
+    let code = random_hex()?;
+    let expires = now() + chrono::Duration::minutes(LINK_MINUTES);
+    sessions::insert_link(db.pool(), &hash_token(&code), &token.id, expires).await?;
+    Ok(code)
+}
+
+/// Uses up a sign-in link code: a session for its token, or `None`.
+pub async fn sign_in_with_link(db: &Db, code: &str) -> anyhow::Result<Option<(String, Session)>> {
+    let mut conn = db.pool().acquire().await?;
+    let Some(token_id) = sessions::take_link(&mut conn, &hash_token(code.trim()), now()).await?
+    else {
+        return Ok(None);
+    };
+    drop(conn);
+    let record = tokens::list(db.pool())
+        .await?
+        .into_iter()
+        .find(|t| t.id == token_id)
+        .context("the sign-in link's token vanished")?;
+    start_session(db, record).await.map(Some)
+}
+
+async fn start_session(db: &Db, record: TokenRecord) -> anyhow::Result<(String, Session)> {
     let cookie = random_hex()?;
     let csrf = random_hex()?;
     let at = now();
@@ -125,7 +156,7 @@ pub async fn sign_in(db: &Db, token: &str) -> anyhow::Result<Option<(String, Ses
         },
         csrf,
     };
-    Ok(Some((cookie, session)))
+    Ok((cookie, session))
 }
 
 /// The live session a cookie names, if any.

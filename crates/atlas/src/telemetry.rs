@@ -14,11 +14,16 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// What is logged unless `RUST_LOG` says otherwise.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,hyper=warn,tower_http=info";
+/// The demo's terminal shows its instructions, and only problems besides.
+pub const QUIET_FILTER: &str = "warn,sqlx=error";
+
 /// Installs the global tracing subscriber. `RUST_LOG` refines the level
-/// (default `info`). Safe to call more than once; later calls do nothing.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,tower_http=info"));
+/// (default `default_filter`). Safe to call more than once; later calls do nothing.
+pub fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

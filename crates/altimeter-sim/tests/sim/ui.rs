@@ -130,3 +130,30 @@ async fn a_person_can_create_and_delete_on_the_page() {
     assert_eq!(status, 303);
     assert!(sim.state().task(&tasks[0].id).unwrap().deleted);
 }
+
+#[tokio::test]
+async fn faults_are_switched_on_and_off_from_the_page() {
+    let sim = start(config()).await;
+    let html = reqwest::get(format!("http://{}/", sim.addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("off — Outage"), "{html}");
+    let (status, _) = post_form(&sim, "/ui/faults", &[("toggle", "outage")]).await;
+    assert_eq!(status, 303);
+    assert!(sim.state().faults().outage);
+    post_form(&sim, "/ui/faults", &[("toggle", "slow")]).await;
+    post_form(&sim, "/ui/faults", &[("toggle", "drop_webhooks")]).await;
+    let faults = sim.state().faults();
+    assert_eq!(faults.latency_ms, 2_000);
+    assert_eq!(faults.webhook_drop_rate, 1.0);
+    post_form(&sim, "/ui/faults", &[("toggle", "outage")]).await;
+    assert!(
+        !sim.state().faults().outage,
+        "a second press switches it off"
+    );
+    let (status, _) = post_form(&sim, "/ui/faults", &[("toggle", "meteor")]).await;
+    assert_eq!(status, 422);
+}

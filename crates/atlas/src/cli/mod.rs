@@ -66,11 +66,34 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Print the live sync feed of a running server, one line per event.
     Watch(watch::WatchArgs),
+    /// Try Atlas in one command: Atlas, a simulated Altimeter wired to it, the
+    /// sync worker and the UI, seeded with tasks; prints a sign-in link.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its data (Atlas's SQLite file and the simulator's).
+    #[arg(long, default_value = "./atlas-demo")]
+    pub data_dir: PathBuf,
+    /// Start over: delete the data directory first.
+    #[arg(long)]
+    pub reset: bool,
+    /// Atlas's port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The simulator's port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 9090)]
+    pub sim_port: u16,
 }
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    telemetry::init_logging(cli.log_format);
+    let filter = match cli.command {
+        Command::Demo(_) => telemetry::QUIET_FILTER,
+        _ => telemetry::DEFAULT_FILTER,
+    };
+    telemetry::init_logging(cli.log_format, filter);
     match cli.command {
         Command::Serve(args) => serve(&cli.database, &args).await,
         Command::Worker(args) => worker(&cli.database, &args).await,
@@ -84,6 +107,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { file } => import(&cli.database, &file).await,
         Command::Token(command) => token::run(&cli.database, command).await,
         Command::Watch(args) => watch::run(args).await,
+        Command::Demo(args) => {
+            let options = crate::demo::DemoOptions {
+                data_dir: args.data_dir,
+                reset: args.reset,
+                port: args.port,
+                sim_port: args.sim_port,
+            };
+            crate::demo::run(options, app::shutdown_on_signal()).await
+        }
     }
 }
 

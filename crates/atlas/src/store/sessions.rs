@@ -89,3 +89,51 @@ pub async fn prune<'c, E: Executor<'c, Database = Any>>(
         .context("pruning sessions failed")?;
     Ok(())
 }
+
+/// Records a one-time sign-in link for a token.
+pub async fn insert_link<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    code_hash: &str,
+    token_id: &str,
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO ui_sign_in_links (code_hash, token_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(code_hash)
+    .bind(token_id)
+    .bind(encode_ts(&expires_at))
+    .execute(executor)
+    .await
+    .context("storing a sign-in link failed")?;
+    Ok(())
+}
+
+/// Uses up a sign-in link: the token id it was for, if it was unused, unexpired
+/// and its token is live. A link works once, whatever the outcome.
+pub async fn take_link(
+    conn: &mut sqlx::AnyConnection,
+    code_hash: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<String>> {
+    let taken: Option<(String, String)> = sqlx::query_as(
+        "DELETE FROM ui_sign_in_links WHERE code_hash = $1 RETURNING token_id, expires_at",
+    )
+    .bind(code_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("using a sign-in link failed")?;
+    let Some((token_id, expires_at)) = taken else {
+        return Ok(None);
+    };
+    if expires_at <= encode_ts(&now) {
+        return Ok(None);
+    }
+    let live: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL")
+            .bind(&token_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("checking a sign-in link's token failed")?;
+    Ok(live.map(|(id,)| id))
+}

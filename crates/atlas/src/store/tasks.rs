@@ -318,6 +318,15 @@ pub async fn find_by_related_id<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// How many live tasks are linked to Altimeter.
+/// Every task, deleted ones included.
+pub async fn count_all<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyhow::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tasks")
+        .fetch_one(executor)
+        .await
+        .context("counting tasks failed")?;
+    Ok(n)
+}
+
 pub async fn count_linked<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyhow::Result<i64> {
     let (n,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE remote_id IS NOT NULL AND deleted = 0")

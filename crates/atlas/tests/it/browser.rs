@@ -684,3 +684,109 @@ async fn every_page_passes_axe_and_fits_a_phone() {
         "{csp}"
     );
 }
+
+/// The demo's "three things to try", in a browser, as its instructions say.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_walks_through_its_three_things_to_try() {
+    let Some(mut b) = Browser::start("demo").await else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("atlas-demo-{}", uuid::Uuid::new_v4()));
+    let mut demo = crate::demo::start_demo(&dir).await;
+    b.driver.goto(&demo.link).await.unwrap();
+    b.wait_text(10, "h1", "Tasks").await;
+    b.wait_text(10, "#live", "live").await;
+    wait_until(60, "the seeded tasks to sync", || async {
+        let html = b.driver.source().await.unwrap();
+        html.contains("Deliver precast stairs") && !html.contains("Syncing…")
+    })
+    .await;
+    b.shot("demo-tasks").await;
+
+    // 1. An edit in the simulator's page shows up in Atlas.
+    let atlas_tab = b.driver.window().await.unwrap();
+    let sim_tab = b.driver.new_tab().await.unwrap();
+    b.driver.switch_to_window(sim_tab.clone()).await.unwrap();
+    b.driver.goto(format!("{}/", demo.sim)).await.unwrap();
+    b.click("a[href^='/ui/tasks/']").await;
+    let title = b.driver.find(By::Id("title")).await.unwrap();
+    let old_title = title.value().await.unwrap().unwrap_or_default();
+    title.clear().await.unwrap();
+    title.send_keys("Edited in the simulator").await.unwrap();
+    b.click("form.task button[type=submit]").await;
+    b.driver.switch_to_window(atlas_tab.clone()).await.unwrap();
+    b.wait_text(10, "#task-list", "Edited in the simulator")
+        .await;
+    assert!(
+        !b.driver
+            .source()
+            .await
+            .unwrap()
+            .contains(&format!(">{old_title}<"))
+    );
+
+    // 2. A conflict: pause, change the same title on both sides, resume.
+    b.driver
+        .goto(format!("{}/admin", demo.atlas))
+        .await
+        .unwrap();
+    b.driver
+        .execute("window.confirm = () => true;", Vec::new())
+        .await
+        .unwrap();
+    b.click("#pause").await;
+    b.wait_text(10, "#admin-overview", "PAUSED").await;
+    b.driver
+        .goto(format!("{}/tasks", demo.atlas))
+        .await
+        .unwrap();
+    b.click("#task-list a[href^='/tasks/']").await;
+    b.wait_text(10, "#task-title", "").await;
+    let before = b
+        .driver
+        .find(By::Id("task-name"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    b.click("#edit").await;
+    let title = b.driver.find(By::Id("title")).await.unwrap();
+    title.clear().await.unwrap();
+    title.send_keys("Changed in Atlas").await.unwrap();
+    b.click("form.task button[type=submit]").await;
+    b.wait_text(10, "#task-title", "Changed in Atlas").await;
+    let task_url = b.driver.current_url().await.unwrap().to_string();
+    b.driver.switch_to_window(sim_tab).await.unwrap();
+    b.driver.goto(format!("{}/", demo.sim)).await.unwrap();
+    let row = format!("//tr[td[normalize-space(text())='{before}']]//a");
+    b.driver
+        .find(By::XPath(row))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let title = b.driver.find(By::Id("title")).await.unwrap();
+    title.clear().await.unwrap();
+    title.send_keys("Changed in Altimeter").await.unwrap();
+    b.click("form.task button[type=submit]").await;
+    b.driver.switch_to_window(atlas_tab).await.unwrap();
+    b.driver
+        .goto(format!("{}/admin", demo.atlas))
+        .await
+        .unwrap();
+    b.click("#resume").await;
+    b.driver.goto(task_url).await.unwrap();
+    b.wait_text(30, "#task-title .badge", "Conflict").await;
+    b.click("#resolve").await;
+    b.wait_text(10, "#conflict-dialog", "Changed in Altimeter")
+        .await;
+    b.shot("demo-conflict").await;
+    b.click("#keep-local").await;
+    b.wait_text(20, "#task-title .badge", "Synced ✓").await;
+    b.wait_text(10, "#task-title", "Changed in Atlas").await;
+    crate::demo::interrupt(&mut demo).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

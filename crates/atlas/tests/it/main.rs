@@ -5,6 +5,7 @@ mod api;
 mod browser;
 mod cli;
 mod common;
+mod demo;
 mod feed;
 mod queue;
 mod store;

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(tasks::home))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-in/link", get(sign_in::link))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/help", get(help::page))
         .route("/tasks", get(tasks::list).post(tasks::create))

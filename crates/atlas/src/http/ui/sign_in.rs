@@ -2,7 +2,7 @@
 //! cookie) and out.
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
@@ -59,6 +59,28 @@ pub async fn submit(
         return Ok(page(StatusCode::UNAUTHORIZED, Some(problem)).into_response());
     };
     tracing::info!(actor = %session.caller.name, "signed in to the web UI");
+    let cookie = session_cookie(&headers, &value, SESSION_HOURS * 3600);
+    Ok(([(SET_COOKIE, cookie)], Redirect::to("/tasks")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Link {
+    #[serde(default)]
+    code: String,
+}
+
+/// `GET /sign-in/link?code=…`: a one-time link (printed by `atlas demo`).
+pub async fn link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(link): Query<Link>,
+) -> PageResult {
+    let Some((value, session)) = auth::sign_in_with_link(&state.db, &link.code).await? else {
+        let problem = "That sign-in link was already used or has expired. Sign in with a token, \
+                       or restart `atlas demo` for a new link.";
+        return Ok(page(StatusCode::UNAUTHORIZED, Some(problem)).into_response());
+    };
+    tracing::info!(actor = %session.caller.name, "signed in to the web UI with a one-time link");
     let cookie = session_cookie(&headers, &value, SESSION_HOURS * 3600);
     Ok(([(SET_COOKIE, cookie)], Redirect::to("/tasks")).into_response())
 }

@@ -281,7 +281,7 @@ fn summary(task: &Task, visitor: &Visitor) -> Markup {
     html! {
         section #task-summary data-fragment=(format!("/tasks/{}/summary", task.id))
             data-tasks=(task.id) aria-labelledby="task-title" {
-            h1 #task-title { (f.title) " " (badge(task)) }
+            h1 #task-title { span #task-name { (f.title) } " " (badge(task)) }
             p.muted {
                 @match task.last_synced_at {
                     Some(at) => { "Last synced " (ago(at, now())) " (" (when(at)) ")" }
