@@ -38,6 +38,8 @@ pub enum ApiError {
     RateLimited {
         retry_after: u64,
     },
+    /// `502`: the call was carried out, but its answer is "lost" (a fault).
+    AnswerLost,
 }
 
 impl ApiError {
@@ -109,6 +111,12 @@ impl IntoResponse for ApiError {
                 let response = envelope(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
                 ([(RETRY_AFTER, 1)], response).into_response()
             }
+            ApiError::AnswerLost => envelope(
+                StatusCode::BAD_GATEWAY,
+                "answer_lost",
+                "the answer to this call was lost (simulated); it may or may not have been applied",
+            )
+            .into_response(),
             ApiError::RateLimited { retry_after } => {
                 let response = envelope(
                     StatusCode::TOO_MANY_REQUESTS,

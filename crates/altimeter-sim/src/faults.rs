@@ -12,6 +12,10 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Every API call answers `503`.
     pub outage: bool,
+    /// Share of API calls (0–1) that are carried out and then answered `502`,
+    /// as if the network lost the answer: the caller cannot tell whether its
+    /// change was made.
+    pub response_loss_rate: f64,
     /// Requests per second before `429`; overrides `--rate-limit`.
     pub rate_limit: Option<u32>,
     /// Share of webhooks (0–1) silently never sent.
@@ -35,6 +39,7 @@ impl Faults {
     fn validate(&self) -> Result<(), String> {
         for (name, rate) in [
             ("error_rate", self.error_rate),
+            ("response_loss_rate", self.response_loss_rate),
             ("webhook_drop_rate", self.webhook_drop_rate),
             ("webhook_duplicate_rate", self.webhook_duplicate_rate),
         ] {

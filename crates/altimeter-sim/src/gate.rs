@@ -52,7 +52,15 @@ pub async fn gate(State(state): State<SimState>, request: Request, next: Next) -
     let admission = request.extensions().get::<Admission>().copied();
     let response = match refusal(&state, &faults, admission, request.headers()) {
         Some(error) => error.into_response(),
-        None => next.run(request).await,
+        None => {
+            let answer = next.run(request).await;
+            if roll(faults.response_loss_rate) {
+                // Done, but the caller never hears how.
+                ApiError::AnswerLost.into_response()
+            } else {
+                answer
+            }
+        }
     };
     tracing::debug!(%route, status = response.status().as_u16(), "api request");
     response

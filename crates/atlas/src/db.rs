@@ -115,12 +115,15 @@ impl Db {
         }
     }
 
-    /// Applies every embedded migration not yet applied.
+    /// Applies every embedded migration not yet applied, then fills the columns
+    /// a migration added but only Atlas can compute.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         self.migrator()
             .run(&self.pool)
             .await
-            .context("applying database migrations failed")
+            .context("applying database migrations failed")?;
+        crate::store::tasks::refold(&self.pool).await?;
+        Ok(())
     }
 
     /// True when the database answers and every embedded migration is applied.

@@ -67,6 +67,17 @@ pub struct Task {
     /// call), so a create whose answer was lost can be found again.
     #[serde(skip)]
     pub create_attempted_at: Option<DateTime<Utc>>,
+    /// The fields the first create of this link generation sent: what
+    /// Altimeter's copy held when it was made, whatever happened to the answer.
+    #[serde(skip)]
+    pub create_sent: Option<SentCreate>,
+}
+
+/// The body of a task's first create for one link generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentCreate {
+    pub generation: i64,
+    pub fields: TaskFields,
 }
 
 /// The content of one version of a task: its fields and whether it is deleted.
@@ -97,6 +108,7 @@ impl Task {
             sync_base: None,
             link_generation: 0,
             create_attempted_at: None,
+            create_sent: None,
         }
     }
 

@@ -188,3 +188,22 @@ async fn the_configured_rate_limit_answers_429_and_a_fault_overrides_it() {
         assert_eq!(call(&sim, "GET", "/tasks", None).await.0, 200);
     }
 }
+
+#[tokio::test]
+async fn a_lost_answer_is_a_502_for_a_call_that_was_carried_out() {
+    let sim = start(config()).await;
+    let (status, _) = put_faults(&sim, json!({"response_loss_rate": 1.0})).await;
+    assert_eq!(status, 200);
+    let body = json!({"title": "Pour slab", "external_id": "atlas-1"});
+    let (status, answer) = call(&sim, "POST", "/tasks", Some(body)).await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["error"]["code"], "answer_lost");
+    put_faults(&sim, json!({})).await;
+    let made = sim.state().task_by_external_id("atlas-1");
+    assert!(
+        made.is_some(),
+        "the create was applied although its answer was lost"
+    );
+    let (status, _) = put_faults(&sim, json!({"response_loss_rate": 2})).await;
+    assert_eq!(status, 422);
+}

@@ -11,11 +11,12 @@ use uuid::Uuid;
 use super::ParamNumbers;
 use super::feed::{self, Signal};
 use crate::db::{Backend, decode_opt_ts, decode_ts, encode_ts, now};
-use crate::model::{Snapshot, SyncStatus, Task};
+use crate::model::{SentCreate, Snapshot, SyncStatus, Task};
 
 const COLUMNS: &str = "id, title, description, status, priority, assignee, due_date, version, \
     created_at, updated_at, deleted, remote_id, remote_version, last_synced_at, sync_status, \
-    sync_error, related_altimeter_task_id, sync_base, link_generation, create_attempted_at";
+    sync_error, related_altimeter_task_id, sync_base, link_generation, create_attempted_at, \
+    create_sent, create_sent_generation";
 
 #[derive(FromRow)]
 struct TaskRow {
@@ -39,6 +40,8 @@ struct TaskRow {
     sync_base: Option<String>,
     link_generation: i64,
     create_attempted_at: Option<String>,
+    create_sent: Option<String>,
+    create_sent_generation: Option<i64>,
 }
 
 impl TaskRow {
@@ -79,6 +82,14 @@ impl TaskRow {
                 .context("stored sync base is not JSON")?,
             link_generation: self.link_generation,
             create_attempted_at: decode_opt_ts(self.create_attempted_at.as_deref())?,
+            create_sent: match (self.create_sent, self.create_sent_generation) {
+                (Some(json), Some(generation)) => Some(SentCreate {
+                    generation,
+                    fields: serde_json::from_str(&json)
+                        .context("stored create body is not JSON")?,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -129,15 +140,20 @@ async fn fetch_where<'c, E: Executor<'c, Database = Any>>(
         .transpose()
 }
 
+/// What search matches: title and description, lower-cased by Unicode's rules.
+pub fn folded(fields: &TaskFields) -> String {
+    format!("{}\n{}", fields.title, fields.description).to_lowercase()
+}
+
 pub async fn insert(conn: &mut AnyConnection, task: &Task) -> anyhow::Result<()> {
-    let params: Vec<String> = (1..=COLUMNS.split(", ").count())
-        .map(|i| format!("${i}"))
-        .collect();
+    let count = COLUMNS.split(", ").count() + 1;
+    let params: Vec<String> = (1..=count).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "INSERT INTO tasks ({COLUMNS}) VALUES ({})",
+        "INSERT INTO tasks ({COLUMNS}, search_folded) VALUES ({})",
         params.join(", ")
     );
     bind_columns(sqlx::query(&sql), task)?
+        .bind(folded(&task.fields))
         .execute(&mut *conn)
         .await
         .context("inserting a task failed")?;
@@ -159,11 +175,13 @@ pub async fn update(
         .map(|(i, column)| format!("{column} = ${}", i + 1))
         .collect();
     let sql = format!(
-        "UPDATE tasks SET {} WHERE id = $1 AND version = ${}",
+        "UPDATE tasks SET {}, search_folded = ${} WHERE id = $1 AND version = ${}",
         set.join(", "),
-        columns.len() + 1
+        columns.len() + 1,
+        columns.len() + 2
     );
     let result = bind_columns(sqlx::query(&sql), task)?
+        .bind(folded(&task.fields))
         .bind(expected_version)
         .execute(&mut *conn)
         .await
@@ -200,7 +218,14 @@ fn bind_columns<'q>(
         .bind(&task.related_altimeter_task_id)
         .bind(base_json(task)?)
         .bind(task.link_generation)
-        .bind(task.create_attempted_at.as_ref().map(encode_ts)))
+        .bind(task.create_attempted_at.as_ref().map(encode_ts))
+        .bind(
+            task.create_sent
+                .as_ref()
+                .map(|s| serde_json::to_string(&s.fields))
+                .transpose()?,
+        )
+        .bind(task.create_sent.as_ref().map(|s| s.generation)))
 }
 
 /// Sets a task's sync status and error (not a change of its content, so no new
@@ -234,16 +259,22 @@ pub async fn set_sync_status(
     Ok(changed)
 }
 
-/// Records that a create of this task is about to be sent (the first time only).
+/// Records that a create of this task is about to be sent: when the first one
+/// was, and what the first one of this link generation carries.
 pub async fn mark_create_attempt<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     id: Uuid,
     at: DateTime<Utc>,
+    sent: &SentCreate,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE tasks SET create_attempted_at = $1 WHERE id = $2 AND create_attempted_at IS NULL",
+        "UPDATE tasks SET create_attempted_at = COALESCE(create_attempted_at, $1), \
+         create_sent = CASE WHEN create_sent_generation = $2 THEN create_sent ELSE $3 END, \
+         create_sent_generation = $2 WHERE id = $4",
     )
     .bind(encode_ts(&at))
+    .bind(sent.generation)
+    .bind(serde_json::to_string(&sent.fields)?)
     .bind(id.to_string())
     .execute(executor)
     .await
@@ -400,10 +431,7 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
         binds.push(assignee.clone());
     }
     if let Some(q) = &filter.q {
-        let pattern = p.next_param();
-        sql += &format!(
-            " AND (LOWER(title) LIKE {pattern} ESCAPE '\\' OR LOWER(description) LIKE {pattern} ESCAPE '\\')"
-        );
+        sql += &format!(" AND search_folded LIKE {} ESCAPE '\\'", p.next_param());
         binds.push(like_pattern(q));
     }
     if let Some(cursor) = &filter.cursor {
@@ -428,6 +456,34 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
         .into_iter()
         .map(TaskRow::into_task)
         .collect()
+}
+
+/// Fills `search_folded` where it is missing (rows written before it existed).
+/// Returns how many rows it filled.
+pub async fn refold(pool: &sqlx::AnyPool) -> anyhow::Result<u64> {
+    let mut filled = 0;
+    loop {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, title, description FROM tasks WHERE search_folded IS NULL LIMIT 500",
+        )
+        .fetch_all(pool)
+        .await
+        .context("reading tasks to fold failed")?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        let mut tx = pool.begin().await?;
+        for (id, title, description) in rows {
+            sqlx::query("UPDATE tasks SET search_folded = $1 WHERE id = $2")
+                .bind(format!("{title}\n{description}").to_lowercase())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("folding a task's search text failed")?;
+            filled += 1;
+        }
+        tx.commit().await?;
+    }
 }
 
 /// `%text%`, lower-cased, with LIKE's wildcards in the text escaped.

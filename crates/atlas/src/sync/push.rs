@@ -9,7 +9,7 @@ use futures::StreamExt;
 use super::engine::{Engine, ItemError};
 use super::settle::{link_to, settle, snapshot_of};
 use crate::db::now;
-use crate::model::{Snapshot, Task};
+use crate::model::{SentCreate, Snapshot, Task};
 use crate::store::queue::QueueItem;
 use crate::store::{conflicts, tasks};
 
@@ -88,7 +88,11 @@ async fn create(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), It
     let remote = match earlier {
         Some(remote) => remote,
         None => {
-            tasks::mark_create_attempt(engine.db.pool(), task.id, now()).await?;
+            let sent = SentCreate {
+                generation: task.link_generation,
+                fields: task.fields.clone(),
+            };
+            tasks::mark_create_attempt(engine.db.pool(), task.id, now(), &sent).await?;
             let body = CreateTask {
                 external_id: Some(task.id.to_string()),
                 fields: task.fields.clone(),
@@ -108,16 +112,17 @@ async fn create(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), It
             }
         }
     };
-    let mut tx = engine.begin(Some(item)).await?;
-    let link = link_to(task, &remote, snapshot_of(&remote), now());
-    tasks::set_link(&mut tx, task.id, &link).await?;
-    tracing::info!(task_id = %task.id, remote_id = %remote.id, "created in Altimeter");
-    engine.complete(tx, Some(item), &[]).await
+    tracing::info!(task_id = %task.id, remote_id = %remote.id, version = remote.version, "created in Altimeter");
+    // Whether this answer is fresh or the create was found again (a replayed
+    // key, a lost answer), both sides may have moved on since the first try:
+    // settle three ways, on what that try sent.
+    settle(engine, Some(item), task.id, &remote).await
 }
 
 /// A task deleted before it was ever linked. If a create was sent, its answer
-/// may have been lost: find that remote task, link it and push the delete, so
-/// no live orphan stays in Altimeter.
+/// may have been lost: find that remote task and settle with it, so the delete
+/// reaches it (or, if it was edited in Altimeter meanwhile, a person decides)
+/// and no live orphan stays in Altimeter.
 async fn delete_unlinked(engine: &Engine, item: &QueueItem, task: &Task) -> Result<(), ItemError> {
     if task.create_attempted_at.is_none() {
         return engine.complete_unchanged(item).await;
@@ -125,15 +130,7 @@ async fn delete_unlinked(engine: &Engine, item: &QueueItem, task: &Task) -> Resu
     let Some(remote) = earlier_create(engine, task).await? else {
         return engine.complete_unchanged(item).await;
     };
-    let at = now();
-    let mut tx = engine.begin(Some(item)).await?;
-    let link = link_to(task, &remote, snapshot_of(&remote), at);
-    tasks::set_link(&mut tx, task.id, &link).await?;
-    engine
-        .outbox
-        .push(&mut tx, task.id, "delete_orphan", at, at)
-        .await?;
-    engine.complete(tx, Some(item), &[]).await
+    settle(engine, Some(item), task.id, &remote).await
 }
 
 /// The live remote task an earlier create of this task made, found by

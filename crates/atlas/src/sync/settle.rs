@@ -193,8 +193,9 @@ async fn act(
 
 /// The base of a task being linked for the first time, when something proves
 /// what both sides agreed on:
-/// - Altimeter's copy is the one our own create made (its `external_id`) and
-///   was never changed there (version 1): it holds exactly what we sent;
+/// - Altimeter's copy is the one our own create made (its `external_id`): it
+///   started as exactly what the first create of this link generation sent
+///   (or, for a task whose sent body was not recorded, what version 1 holds);
 /// - the task came with a legacy `related_altimeter_task_id` and Altimeter
 ///   holds exactly the version it was imported with.
 ///
@@ -206,8 +207,17 @@ async fn first_link_base(
     remote: &RemoteTask,
 ) -> Result<Option<Snapshot>, ItemError> {
     let remote_snapshot = snapshot_of(remote);
-    if remote.external_id.as_deref() == Some(task.id.to_string().as_str()) && remote.version == 1 {
-        return Ok(Some(remote_snapshot));
+    if remote.external_id.as_deref() == Some(task.id.to_string().as_str()) {
+        match &task.create_sent {
+            Some(sent) if sent.generation == task.link_generation => {
+                return Ok(Some(Snapshot {
+                    fields: sent.fields.clone(),
+                    deleted: false,
+                }));
+            }
+            _ if remote.version == 1 => return Ok(Some(remote_snapshot)),
+            _ => {}
+        }
     }
     if task.related_altimeter_task_id.is_none() {
         return Ok(None);

@@ -14,6 +14,7 @@ mod sync_crash;
 mod sync_e2e;
 mod sync_harness;
 mod sync_logs;
+mod sync_lost_answers;
 mod sync_onboarding;
 mod sync_ops;
 mod sync_webhooks;

@@ -47,6 +47,10 @@ fn sample_task() -> Task {
         }),
         link_generation: 2,
         create_attempted_at: Some(at),
+        create_sent: Some(atlas::model::SentCreate {
+            generation: 2,
+            fields: TaskFields::titled("as first sent"),
+        }),
     }
 }
 

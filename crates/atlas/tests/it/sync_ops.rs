@@ -498,7 +498,11 @@ async fn a_task_deleted_before_its_lost_create_answer_is_deleted_in_altimeter_to
     let id = task["id"].as_str().unwrap().to_owned();
     // As if Atlas's create reached Altimeter and its answer was lost.
     let task_id = uuid::Uuid::parse_str(&id).unwrap();
-    atlas::store::tasks::mark_create_attempt(s.app.db.pool(), task_id, atlas::db::now())
+    let sent = atlas::model::SentCreate {
+        generation: 0,
+        fields: altimeter_api::TaskFields::titled("Temporary fence"),
+    };
+    atlas::store::tasks::mark_create_attempt(s.app.db.pool(), task_id, atlas::db::now(), &sent)
         .await
         .unwrap();
     let body = altimeter_api::CreateTask {
