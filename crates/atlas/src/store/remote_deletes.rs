@@ -108,6 +108,20 @@ pub async fn settle(conn: &mut AnyConnection, id: i64, status: &str) -> anyhow::
     Ok(result.rows_affected() == 1)
 }
 
+/// Drops the held deletes of a task that is no longer linked to the Altimeter
+/// task they name (it was created there again, or linked anew): they no longer
+/// say anything about it. Returns how many were dropped.
+pub async fn discard_for_task(conn: &mut AnyConnection, task_id: Uuid) -> anyhow::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE remote_deletes SET status = 'discarded' WHERE task_id = $1 AND status = 'held'",
+    )
+    .bind(task_id.to_string())
+    .execute(conn)
+    .await
+    .context("dropping a task's held deletes failed")?;
+    Ok(result.rows_affected())
+}
+
 /// Whether a delete of this task is being held.
 pub async fn is_held<'c, E: Executor<'c, Database = Any>>(
     executor: E,

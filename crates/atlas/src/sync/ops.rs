@@ -116,6 +116,14 @@ async fn settle_held(db: &Db, outbox: &Outbox, how: &str) -> anyhow::Result<usiz
     let mut tx = db.begin_write().await?;
     for delete in &held {
         task_status::lock(&mut tx, db.backend(), delete.task_id).await?;
+        let task = tasks::get(&mut *tx, delete.task_id).await?;
+        if task.as_ref().and_then(|t| t.remote_id.as_deref()) != Some(delete.remote_id.as_str()) {
+            // Overtaken: the task was created in Altimeter again, or linked to
+            // another Altimeter task, since; this delete is not about it any more.
+            remote_deletes::settle(&mut tx, delete.id, "discarded").await?;
+            task_status::refresh(&mut tx, delete.task_id).await?;
+            continue;
+        }
         if !remote_deletes::settle(&mut tx, delete.id, how).await? {
             continue;
         }

@@ -15,7 +15,7 @@ use crate::db::{Db, now};
 use crate::model::{HistorySource, Snapshot, Task};
 use crate::store::conflicts::{self, Conflict, ConflictStatus};
 use crate::store::history::{self, Origin};
-use crate::store::tasks;
+use crate::store::{remote_deletes, tasks};
 use crate::tasks::TaskPatch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,6 +95,8 @@ pub async fn resolve(
     }
     let recreate = conflict.remote.deleted && !chosen.deleted;
     if recreate {
+        // A delete the brake held names the Altimeter task being replaced.
+        remote_deletes::discard_for_task(&mut tx, task.id).await?;
         // Altimeter deleted it; keeping it means creating it there again.
         next.remote_id = None;
         next.remote_version = None;

@@ -15,6 +15,7 @@ on_both_backends!(
     a_merged_legacy_row_that_disagrees_with_altimeter_is_a_conflict,
     the_reconciliation_lease_is_released_when_its_pass_ends,
     a_task_deleted_before_its_lost_create_answer_is_deleted_in_altimeter_too,
+    a_held_delete_overtaken_by_a_recreate_is_dropped_not_applied,
 );
 
 /// How many of these tasks are deleted in Atlas.
@@ -530,4 +531,99 @@ async fn a_task_deleted_before_its_lost_create_answer_is_deleted_in_altimeter_to
     .await;
     s.wait_idle().await;
     assert_eq!(s.calls("POST /tasks"), 0, "nothing was created again");
+}
+
+/// The delete brake holds R1's delete for task T; T is edited, the push meets
+/// 410, the edit-versus-delete conflict is resolved by keeping T, which is
+/// created again as R2. Discarding (or releasing) the held deletes afterwards
+/// must leave T linked to R2: no R3, no live orphan, no second Atlas task.
+async fn a_held_delete_overtaken_by_a_recreate_is_dropped_not_applied(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        tasks.push(s.create_synced(&format!("Slab {i}")).await);
+    }
+    s.wait_idle().await;
+    for (_, remote_id) in &tasks[..7] {
+        s.sim.state().delete_task(remote_id, None).unwrap();
+    }
+    wait_until(20, "two deletes held by the brake", || async {
+        let report: Value = s.app.get_json("/admin/sync-status").await;
+        report["deletes_held"] == 2
+    })
+    .await;
+    s.wait_idle().await;
+    let held: Value = s.app.get_json("/admin/sync/held-deletes").await;
+    let held_task = held["data"][0]["task_id"].as_str().unwrap().to_owned();
+    let old_remote = held["data"][0]["remote_id"].as_str().unwrap().to_owned();
+
+    let edit = s
+        .app
+        .patch(&format!("/api/tasks/{held_task}"), &s.app.editor)
+        .json(&serde_json::json!({"title": "Slab edited"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edit.status(), 200);
+    s.wait_status(&held_task, "conflict").await;
+    let conflicts: Value = s.app.get_json("/api/conflicts?status=unresolved").await;
+    let conflict = conflicts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["task_id"] == held_task.as_str())
+        .expect("an edit-versus-delete conflict")
+        .clone();
+    let kept = s
+        .app
+        .post(
+            &format!(
+                "/api/conflicts/{}/resolve",
+                conflict["id"].as_str().unwrap()
+            ),
+            &s.app.editor,
+        )
+        .json(&serde_json::json!({"resolution": "keep_local"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), 200);
+    s.wait_status(&held_task, "synced").await;
+    let recreated = s.task(&held_task).await["remote_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(recreated, old_remote, "created in Altimeter again");
+
+    let discarded = s
+        .app
+        .post("/admin/sync/discard-deletes", &s.app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discarded.status(), 200);
+    s.wait_idle().await;
+    let task = s.task(&held_task).await;
+    assert_eq!(
+        task["remote_id"],
+        recreated.as_str(),
+        "still linked to its new Altimeter task"
+    );
+    assert_eq!(task["sync_status"], "synced");
+    let live_twins = s
+        .sim
+        .state()
+        .tasks()
+        .into_iter()
+        .filter(|t| !t.deleted && t.fields.title == "Slab edited")
+        .count();
+    assert_eq!(live_twins, 1, "exactly one live copy in Altimeter");
+    let list: Value = s.app.get_json("/api/tasks?q=slab%20edited").await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "one task in Atlas"
+    );
 }
