@@ -121,6 +121,10 @@ pub struct SyncArgs {
     /// Edits to the same field on both sides closer together than this need a person.
     #[arg(long, env = "ATLAS_CONFLICT_WINDOW", default_value = "5m", value_parser = parse_duration)]
     pub conflict_window: Duration,
+    /// How far Atlas's and Altimeter's clocks may disagree: widens the conflict
+    /// window, so two edits that may have been close are never settled unasked.
+    #[arg(long, env = "ATLAS_CLOCK_SKEW", default_value = "30s", value_parser = parse_duration)]
+    pub clock_skew: Duration,
     /// Retries after a failed try (waits: base, base×5, base×25, ...).
     #[arg(long, env = "ATLAS_SYNC_MAX_ATTEMPTS", default_value_t = 3)]
     pub sync_max_attempts: u32,
@@ -181,6 +185,7 @@ impl SyncArgs {
             webhook_secret: self.altimeter.webhook_secret()?,
             allow_unsigned_webhooks: self.allow_unsigned_webhooks,
             conflict_window: self.conflict_window,
+            clock_skew: self.clock_skew,
             retry: RetryPolicy {
                 max_retries: self.sync_max_attempts,
                 base: self.sync_backoff_base,
@@ -227,6 +232,8 @@ pub struct SyncConfig {
     pub webhook_secret: Option<SecretString>,
     pub allow_unsigned_webhooks: bool,
     pub conflict_window: Duration,
+    /// Allowance for the two clocks disagreeing, added to the conflict window.
+    pub clock_skew: Duration,
     pub retry: RetryPolicy,
     pub reconcile_interval: Duration,
     pub alert_webhook_url: Option<String>,
@@ -247,6 +254,7 @@ impl SyncConfig {
             webhook_secret: None,
             allow_unsigned_webhooks: false,
             conflict_window: Duration::from_secs(300),
+            clock_skew: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             reconcile_interval: Duration::from_secs(300),
             alert_webhook_url: None,

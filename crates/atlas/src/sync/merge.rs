@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use altimeter_api::TaskFields;
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -108,11 +110,22 @@ pub fn merge_fields(
     FieldMerge { merged, conflicts }
 }
 
-/// One side of a merge: its version and when it was last edited.
+/// One side of a merge: its version and when it was last edited — as a whole,
+/// and, where known (Atlas's own history), field by field.
 #[derive(Debug, Clone, Copy)]
 pub struct Side<'a> {
     pub snapshot: &'a Snapshot,
     pub edited_at: DateTime<Utc>,
+    pub field_edited_at: Option<&'a BTreeMap<Field, DateTime<Utc>>>,
+}
+
+impl Side<'_> {
+    /// When `field` was last edited on this side.
+    pub fn edited(&self, field: Field) -> DateTime<Utc> {
+        self.field_edited_at
+            .and_then(|by_field| by_field.get(&field).copied())
+            .unwrap_or(self.edited_at)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +178,10 @@ pub fn within_window(a: DateTime<Utc>, b: DateTime<Utc>, window: Duration) -> bo
 }
 
 /// Decides a task's merge (SPEC §3). Edit-versus-delete is always held; field
-/// conflicts are held inside the window and won by the later edit outside it.
+/// conflicts are held when the two edits of any conflicting field fall within
+/// the window (each field's own edit time, not the task's), and won by the
+/// later edit outside it. `window` already includes the allowance for skew
+/// between the two clocks.
 pub fn decide(
     base: Option<&Snapshot>,
     local: Side<'_>,
@@ -193,13 +209,29 @@ pub fn decide(
             Decision::InSync { result }
         };
     }
-    if within_window(local.edited_at, remote.edited_at, window) {
+    let close = fields
+        .conflicts
+        .iter()
+        .any(|f| within_window(local.edited(*f), remote.edited(*f), window));
+    if close {
         return Decision::Hold {
             kind: ConflictKind::Fields,
             fields: fields.conflicts,
         };
     }
-    let (winner, winning) = if remote.edited_at > local.edited_at {
+    let latest_local = fields
+        .conflicts
+        .iter()
+        .map(|f| local.edited(*f))
+        .max()
+        .unwrap_or(local.edited_at);
+    let latest_remote = fields
+        .conflicts
+        .iter()
+        .map(|f| remote.edited(*f))
+        .max()
+        .unwrap_or(remote.edited_at);
+    let (winner, winning) = if latest_remote > latest_local {
         (Winner::Remote, r)
     } else {
         (Winner::Local, l)

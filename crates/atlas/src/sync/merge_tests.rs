@@ -23,7 +23,37 @@ fn side(snapshot: &Snapshot, minute: u32) -> Side<'_> {
     Side {
         snapshot,
         edited_at: at(minute),
+        field_edited_at: None,
     }
+}
+
+#[test]
+fn the_window_compares_the_conflicting_fields_own_edit_times() {
+    // Atlas: title at 12:00, description at 12:10. Altimeter: title at 12:02.
+    // The title edits are 2 minutes apart: a person decides, even though the
+    // task as a whole was last edited 8 minutes after Altimeter's edit.
+    let base = live(TaskFields::titled("Pour slab"));
+    let mut local_fields = TaskFields::titled("Pour slab L3");
+    local_fields.description = "north side first".into();
+    let local = live(local_fields);
+    let remote = live(TaskFields::titled("Pour slab L4"));
+    let by_field = BTreeMap::from([(Field::Title, at(0)), (Field::Description, at(10))]);
+    let local_side = Side {
+        snapshot: &local,
+        edited_at: at(10),
+        field_edited_at: Some(&by_field),
+    };
+    let decision = decide(Some(&base), local_side, side(&remote, 2), WINDOW);
+    assert_eq!(
+        decision,
+        Decision::Hold {
+            kind: ConflictKind::Fields,
+            fields: vec![Field::Title]
+        }
+    );
+    // Judged by the whole task's time, it would have been settled without asking.
+    let whole_task = decide(Some(&base), side(&local, 10), side(&remote, 2), WINDOW);
+    assert!(matches!(whole_task, Decision::AutoResolved { .. }));
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! base, conflict records, held deletes and the follow-up push. Used by pulls
 //! and by pushes that met a `412`.
 
+use std::collections::BTreeMap;
+
 use altimeter_api::RemoteTask;
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
@@ -10,7 +12,7 @@ use uuid::Uuid;
 
 use super::brake;
 use super::engine::{Engine, ItemError};
-use super::merge::{self, ConflictKind, Decision, Side, Winner, differing_fields};
+use super::merge::{self, ConflictKind, Decision, Field, Side, Winner, differing_fields};
 use super::outbox::Outbox;
 use crate::db::now;
 use crate::model::{HistorySource, Snapshot, Task};
@@ -92,17 +94,20 @@ pub async fn settle(
         Some(base) => Some(base.clone()),
         None => first_link_base(&mut tx, &task, remote).await?,
     };
+    let field_edits = local_field_edits(&mut tx, task.id).await?;
     let decision = merge::decide(
         base.as_ref(),
         Side {
             snapshot: &task.snapshot(),
             edited_at: local_edit,
+            field_edited_at: Some(&field_edits),
         },
         Side {
             snapshot: &snapshot_of(remote),
             edited_at: remote.updated_at,
+            field_edited_at: None,
         },
-        engine.config.conflict_window,
+        engine.config.conflict_window + engine.config.clock_skew,
     );
     let released = item.is_some_and(|i| i.reason == brake::RELEASED);
     act(
@@ -110,6 +115,28 @@ pub async fn settle(
     )
     .await?;
     engine.complete(tx, item, &[task.id]).await
+}
+
+/// When each field was last changed by a person in Atlas (a local edit or a
+/// resolution), from the task's history.
+async fn local_field_edits(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+) -> anyhow::Result<BTreeMap<Field, DateTime<Utc>>> {
+    let entries = history::list(&mut *conn, task_id, None, i64::MAX).await?;
+    let mut edits = BTreeMap::new();
+    for pair in entries.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        if matches!(
+            after.source,
+            HistorySource::Local | HistorySource::Resolution
+        ) {
+            for field in differing_fields(&before.task.fields, &after.task.fields) {
+                edits.insert(field, after.recorded_at);
+            }
+        }
+    }
+    Ok(edits)
 }
 
 /// Carries out a merge decision inside the settling transaction.

@@ -72,7 +72,12 @@ async fn an_edit_against_a_remote_delete_is_held_until_someone_chooses(backend: 
 }
 
 async fn outside_the_window_the_later_edit_wins_and_the_loser_is_kept(backend: Backend) {
-    let Some(s) = spawn_synced(backend, |c| c.conflict_window = Duration::ZERO).await else {
+    let Some(s) = spawn_synced(backend, |c| {
+        c.conflict_window = Duration::ZERO;
+        c.clock_skew = Duration::ZERO;
+    })
+    .await
+    else {
         return;
     };
     let (id, remote_id) = s.create_synced("Need concrete").await;
