@@ -123,7 +123,18 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("`{css}` never showed `{text}` within {secs} s (last: `{last}`)");
+        let shot = self.artifacts.join("failure.png");
+        let _ = self.driver.screenshot(&shot).await;
+        let url = self
+            .driver
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        panic!(
+            "`{css}` never showed `{text}` within {secs} s (last: `{last}`) on {url}; see {}",
+            shot.display()
+        );
     }
 
     /// Clicks `css`, finding it again if a live update replaced it meanwhile.
@@ -778,6 +789,11 @@ async fn the_demo_walks_through_its_three_things_to_try() {
         .await
         .unwrap();
     b.click("#resume").await;
+    b.driver
+        .goto(format!("{}/conflicts", demo.atlas))
+        .await
+        .unwrap();
+    b.wait_text(60, "#conflict-inbox", "Changed in Atlas").await;
     b.driver.goto(task_url).await.unwrap();
     b.wait_text(30, "#task-title .badge", "Conflict").await;
     b.click("#resolve").await;

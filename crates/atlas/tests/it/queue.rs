@@ -17,6 +17,7 @@ on_both_backends!(
     a_retry_folds_into_a_newer_pending_item,
     only_the_newest_failure_is_kept_and_retry_failed_requeues_it,
     failed_items_are_listed_page_by_page,
+    concurrent_claims_never_put_two_items_of_one_lane_in_flight,
 );
 
 fn push(lane: &str, due_in_ms: i64) -> NewItem<'_> {
@@ -266,4 +267,67 @@ async fn failed_items_are_listed_page_by_page(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 422);
+}
+
+/// Several workers claiming at once (on PostgreSQL, really at once): each lane
+/// has a push and a pull due, and one worker may hold both (it works them in
+/// order) but two workers may never hold one lane.
+async fn concurrent_claims_never_put_two_items_of_one_lane_in_flight(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let lanes: Vec<String> = (0..300).map(|_| Uuid::new_v4().to_string()).collect();
+    for (i, lane) in lanes.iter().enumerate() {
+        // Each lane's pull is due just after its push, and batches of 7 split
+        // lanes: a lane's two items are claimed by different claims.
+        let due = -10_000 + 10 * i as i64;
+        enqueue(&db, push(lane, due)).await;
+        let pull = NewItem {
+            direction: Direction::Pull,
+            remote_id: Some("alt_x"),
+            ..push(lane, due + 5)
+        };
+        enqueue(&db, pull).await;
+    }
+    let claimers = (0..6).map(|n| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let mut tx = db.begin_write().await.unwrap();
+                let items = queue::claim(
+                    &mut tx,
+                    db.backend(),
+                    &format!("worker-{n}"),
+                    now() + Duration::seconds(60),
+                    now(),
+                    7,
+                )
+                .await
+                .unwrap();
+                // A worker does a little more before its claim commits.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tx.commit().await.unwrap();
+                if items.is_empty() {
+                    return mine;
+                }
+                mine.extend(items);
+            }
+        })
+    });
+    let mut claimed = Vec::new();
+    for claimer in claimers {
+        claimed.extend(claimer.await.unwrap());
+    }
+    let mut owners = std::collections::HashMap::<String, std::collections::BTreeSet<String>>::new();
+    for item in &claimed {
+        let owner = item.lease_owner.clone().unwrap_or_default();
+        owners.entry(item.lane.clone()).or_default().insert(owner);
+    }
+    let shared: Vec<_> = owners.iter().filter(|(_, o)| o.len() > 1).collect();
+    assert!(
+        shared.is_empty(),
+        "lanes held by two workers at once: {shared:?}"
+    );
+    assert_eq!(owners.len(), lanes.len(), "every lane was claimed");
 }

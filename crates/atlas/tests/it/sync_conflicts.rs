@@ -109,6 +109,27 @@ async fn outside_the_window_the_later_edit_wins_and_the_loser_is_kept(backend: B
         "the losing value stays restorable"
     );
     assert_eq!(s.remote(&remote_id).fields.title, "Need 100 bags");
+
+    // The Conflicts page lists it with the value that lost, and restores it.
+    s.faults(Faults::default());
+    let cookie = crate::browser::sign_in_cookie(&s.app, &s.app.editor).await;
+    let (_, html) = crate::ui_forms::page(&s.app, &cookie, "/conflicts").await;
+    assert!(
+        html.contains("Restore this value") && html.contains("Need 50 bags"),
+        "{html}"
+    );
+    let restore = format!("/conflicts/{}/restore", record["id"].as_str().unwrap());
+    let csrf = crate::ui_forms::csrf_of(&html);
+    let (status, _) =
+        crate::ui_forms::post_form(&s.app, &cookie, &restore, &[("_csrf", csrf)]).await;
+    assert_eq!(status, 303);
+    wait_until(20, "the restored value on both sides", || async {
+        let task = s.task(&id).await;
+        task["title"] == "Need 50 bags"
+            && task["sync_status"] == "synced"
+            && s.remote(&remote_id).fields.title == "Need 50 bags"
+    })
+    .await;
 }
 
 async fn a_per_field_merge_resolution_reaches_both_sides(backend: Backend) {

@@ -14,7 +14,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// The page at `path` as the holder of `cookie`.
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let response = no_redirects()
         .get(app.url(path))
         .header("cookie", cookie)
@@ -25,7 +25,7 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
 }
 
 /// The CSRF token a page's forms carry.
-fn csrf_of(html: &str) -> String {
+pub fn csrf_of(html: &str) -> String {
     let start = html
         .find(r#"name="_csrf" value=""#)
         .expect("a form with a CSRF token")
@@ -33,7 +33,7 @@ fn csrf_of(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn post_form<F: serde::Serialize + ?Sized>(
+pub async fn post_form<F: serde::Serialize + ?Sized>(
     app: &TestApp,
     cookie: &str,
     path: &str,

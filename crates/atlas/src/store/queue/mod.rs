@@ -193,7 +193,15 @@ pub fn claim_sql(backend: Backend) -> String {
     )
 }
 
-/// Leases up to `limit` due items whose lane has nothing in flight.
+/// The key of the PostgreSQL advisory lock that takes claims one at a time.
+const CLAIM_LOCK: i64 = 0x0061_746c_6173; // "atlas"
+
+/// Leases up to `limit` due items whose lane has nothing in flight. On
+/// PostgreSQL, claims run one at a time (a transaction-scoped advisory lock):
+/// the claim statement's "nothing in flight" check reads its own snapshot, so
+/// two claims running at once could otherwise give one lane's items to two
+/// workers. Waiting for the lock means the statement sees the previous claim
+/// committed. Call inside the claiming transaction.
 pub async fn claim(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -202,6 +210,13 @@ pub async fn claim(
     now: DateTime<Utc>,
     limit: i64,
 ) -> anyhow::Result<Vec<QueueItem>> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CLAIM_LOCK)
+            .execute(&mut *conn)
+            .await
+            .context("waiting for the claim lock failed")?;
+    }
     let rows = sqlx::query_as::<_, ItemRow>(&claim_sql(backend))
         .bind(owner)
         .bind(encode_ts(&lease_until))
