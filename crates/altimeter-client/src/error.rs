@@ -107,7 +107,9 @@ impl ClientError {
 
     /// A request that never got an answer (connect error, timeout, broken body),
     /// or one that could not be built (a header value that is not allowed, say).
-    pub(crate) fn transport(error: &reqwest::Error) -> Self {
+    /// The message leaves the URL out: it is logged, and a URL may carry a token.
+    pub(crate) fn transport(error: reqwest::Error) -> Self {
+        let error = &error.without_url();
         if error.is_builder() {
             return ClientError::Permanent {
                 status: 0,

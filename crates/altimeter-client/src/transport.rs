@@ -146,7 +146,7 @@ impl Transport {
         let response = request
             .send()
             .await
-            .map_err(|e| ClientError::transport(&e))?;
+            .map_err(ClientError::transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         if let Some(limit) = RateLimit::from_headers(&headers) {
@@ -158,7 +158,7 @@ impl Transport {
         let body = response
             .bytes()
             .await
-            .map_err(|e| ClientError::transport(&e))?
+            .map_err(ClientError::transport)?
             .to_vec();
         Ok((status, headers, body))
     }

@@ -26,11 +26,6 @@ pub fn filled(secret: Option<&SecretString>) -> Option<&SecretString> {
     secret.filter(|s| !s.expose_secret().trim().is_empty())
 }
 
-/// A setting that is really there: empty or blank is the same as unset.
-fn filled_text(value: Option<&String>) -> Option<&String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
 /// Where the database lives; shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -134,9 +129,13 @@ pub struct SyncArgs {
     /// How often Altimeter is polled for changes whose webhook never arrived.
     #[arg(long, env = "ATLAS_RECONCILE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub reconcile_interval: Duration,
-    /// Where alerts are POSTed as JSON (Slack-compatible `text` included).
-    #[arg(long, env = "ATLAS_ALERT_WEBHOOK_URL")]
-    pub alert_webhook_url: Option<String>,
+    /// Where alerts are POSTed as JSON (Slack-compatible `text` included). A
+    /// secret: a Slack webhook URL is a credential, so it is never printed.
+    #[arg(long, env = "ATLAS_ALERT_WEBHOOK_URL", hide_env_values = true)]
+    pub alert_webhook_url: Option<SecretString>,
+    /// How often alerts are evaluated (and sent to ATLAS_ALERT_WEBHOOK_URL).
+    #[arg(long, env = "ATLAS_ALERT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub alert_interval: Duration,
     /// Queue depth above which an alert fires.
     #[arg(long, env = "ATLAS_QUEUE_ALERT_THRESHOLD", default_value_t = 100)]
     pub queue_alert_threshold: i64,
@@ -166,16 +165,17 @@ impl SyncArgs {
         if self.reconcile_interval < Duration::from_secs(1) {
             anyhow::bail!("ATLAS_RECONCILE_INTERVAL must be at least 1s");
         }
-        let alert_webhook_url = filled_text(self.alert_webhook_url.as_ref());
-        if let Some(url) = alert_webhook_url {
+        let alert_webhook_url = filled(self.alert_webhook_url.as_ref());
+        if let Some(url) = alert_webhook_url.map(ExposeSecret::expose_secret) {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                anyhow::bail!(
-                    "ATLAS_ALERT_WEBHOOK_URL must be an http:// or https:// URL (got `{url}`)"
-                );
+                anyhow::bail!("ATLAS_ALERT_WEBHOOK_URL must be an http:// or https:// URL");
             }
         }
         if self.sync_lease < Duration::from_secs(1) {
             anyhow::bail!("ATLAS_SYNC_LEASE must be at least 1s");
+        }
+        if self.alert_interval < Duration::from_millis(100) {
+            anyhow::bail!("ATLAS_ALERT_INTERVAL must be at least 100ms");
         }
         if self.queue_alert_threshold < 1 {
             anyhow::bail!("ATLAS_QUEUE_ALERT_THRESHOLD must be at least 1");
@@ -197,7 +197,7 @@ impl SyncArgs {
             push_delay: self.push_delay,
             concurrency: self.sync_concurrency,
             lease: self.sync_lease,
-            alert_interval: Duration::from_secs(15),
+            alert_interval: self.alert_interval,
             brake: BrakeConfig::default(),
         })
     }
@@ -236,7 +236,7 @@ pub struct SyncConfig {
     pub clock_skew: Duration,
     pub retry: RetryPolicy,
     pub reconcile_interval: Duration,
-    pub alert_webhook_url: Option<String>,
+    pub alert_webhook_url: Option<SecretString>,
     pub queue_alert_threshold: i64,
     pub push_delay: Duration,
     pub concurrency: usize,

@@ -178,18 +178,39 @@ fn sqlite_url_with_create(url: &str) -> String {
     }
 }
 
-/// The URL with any password replaced, for messages and logs.
+/// The URL with any password replaced, for messages and logs: the one in
+/// `user:password@` and any query parameter that names one (`?password=`,
+/// `sslpassword=`).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (address, query) = match url.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (address.find("://"), address.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let creds = &url[scheme_end + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
+            match address[scheme_end + 3..at].split_once(':') {
+                Some((user, _)) => {
+                    format!("{}{user}:***{}", &address[..scheme_end + 3], &address[at..])
+                }
+                None => address.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => address.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 /// Now, truncated to what the database keeps (microseconds), so a value read back
@@ -237,5 +258,14 @@ mod tests {
         );
         assert_eq!(redact("postgres://u:secret@h/d"), "postgres://u:***@h/d");
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(
+            redact("postgres://u@h/d?sslmode=disable&password=secret"),
+            "postgres://u@h/d?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            redact("postgres://u:a@h/d?PassWord=b&sslpassword=c"),
+            "postgres://u:***@h/d?PassWord=***&sslpassword=***"
+        );
+        assert_eq!(redact("sqlite://atlas.db?mode=rwc"), "sqlite://atlas.db?mode=rwc");
     }
 }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::status::SyncReport;
@@ -95,7 +96,7 @@ pub fn evaluate(report: &SyncReport, queue_threshold: i64) -> Vec<Alert> {
 pub async fn reconcile(
     db: &Db,
     firing: &[Alert],
-    webhook_url: Option<&str>,
+    webhook_url: Option<&SecretString>,
     http: &reqwest::Client,
 ) -> anyhow::Result<()> {
     let at = now();
@@ -127,12 +128,13 @@ pub async fn reconcile(
 
 /// Sends one alert; true when it was delivered (or there is nowhere to send it).
 async fn notify(
-    url: Option<&str>,
+    url: Option<&SecretString>,
     http: &reqwest::Client,
     alert: &StoredAlert,
     status: &str,
 ) -> bool {
     let Some(url) = url else { return true };
+    let url = url.expose_secret();
     let body = payload(alert, status, now());
     match http
         .post(url)
@@ -147,7 +149,9 @@ async fn notify(
             false
         }
         Err(e) => {
-            tracing::warn!(error = %e, alert = %alert.key, "alert webhook unreachable");
+            // The URL is a credential: the logged error leaves it out.
+            let error = format!("{:#}", anyhow::Error::new(e.without_url()));
+            tracing::warn!(%error, alert = %alert.key, "alert webhook unreachable");
             false
         }
     }

@@ -139,7 +139,7 @@ async fn check_alerts(engine: &Engine, http: &reqwest::Client) -> anyhow::Result
         alerts::reconcile(
             &engine.db,
             &firing,
-            engine.config.alert_webhook_url.as_deref(),
+            engine.config.alert_webhook_url.as_ref(),
             http,
         )
         .await

@@ -412,7 +412,7 @@ async fn alert_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>
 async fn a_failed_item_raises_an_alert_that_resolves_once_fixed() {
     let (url, received) = alert_receiver().await;
     let Some(s) = spawn_synced(Backend::Sqlite, |c| {
-        c.alert_webhook_url = Some(url);
+        c.alert_webhook_url = Some(secrecy::SecretString::from(url));
         c.alert_interval = std::time::Duration::from_millis(200);
     })
     .await
