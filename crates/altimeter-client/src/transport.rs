@@ -143,10 +143,7 @@ impl Transport {
         &self,
         request: RequestBuilder,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, Vec<u8>), ClientError> {
-        let response = request
-            .send()
-            .await
-            .map_err(ClientError::transport)?;
+        let response = request.send().await.map_err(ClientError::transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         if let Some(limit) = RateLimit::from_headers(&headers) {

@@ -266,6 +266,9 @@ mod tests {
             redact("postgres://u:a@h/d?PassWord=b&sslpassword=c"),
             "postgres://u:***@h/d?PassWord=***&sslpassword=***"
         );
-        assert_eq!(redact("sqlite://atlas.db?mode=rwc"), "sqlite://atlas.db?mode=rwc");
+        assert_eq!(
+            redact("sqlite://atlas.db?mode=rwc"),
+            "sqlite://atlas.db?mode=rwc"
+        );
     }
 }

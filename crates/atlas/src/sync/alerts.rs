@@ -3,8 +3,8 @@
 //! `ATLAS_ALERT_WEBHOOK_URL` when they start and when they end.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::json;
 
 use super::status::SyncReport;

@@ -148,7 +148,10 @@ async fn no_configured_secret_appears_in_the_logs_of_a_failing_run() {
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env_clear()
         .env("DATABASE_URL", &database_url)
-        .env("ALTIMETER_API_URL", format!("http://127.0.0.1:{nowhere}/v1"))
+        .env(
+            "ALTIMETER_API_URL",
+            format!("http://127.0.0.1:{nowhere}/v1"),
+        )
         .env("ALTIMETER_API_KEY", API_KEY_SECRET)
         .env("ALTIMETER_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env(
@@ -181,23 +184,26 @@ async fn no_configured_secret_appears_in_the_logs_of_a_failing_run() {
         .send()
         .await
         .unwrap();
-    wait_until(30, "a failed push and an undeliverable alert logged", || async {
-        let lines = log_lines(&log);
-        lines
-            .iter()
-            .any(|l| l["message"] == "sync attempt" && l["outcome"] == "failed")
-            && lines
+    wait_until(
+        30,
+        "a failed push and an undeliverable alert logged",
+        || async {
+            let lines = log_lines(&log);
+            lines
                 .iter()
-                .any(|l| l["message"] == "alert webhook unreachable")
-    })
+                .any(|l| l["message"] == "sync attempt" && l["outcome"] == "failed")
+                && lines
+                    .iter()
+                    .any(|l| l["message"] == "alert webhook unreachable")
+        },
+    )
     .await;
     atlas.kill().unwrap();
     atlas.wait().unwrap();
 
     // A database that cannot be reached names its URL, with the passwords hidden.
-    let unreachable = format!(
-        "postgres://atlas:{DB_PASSWORD}@127.0.0.1:{nowhere}/atlas?password={DB_PASSWORD}"
-    );
+    let unreachable =
+        format!("postgres://atlas:{DB_PASSWORD}@127.0.0.1:{nowhere}/atlas?password={DB_PASSWORD}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atlas"))
         .args(["token", "list"])
         .env_clear()
