@@ -26,6 +26,9 @@ pub struct Faults {
     pub webhook_delay_ms: u64,
     /// Hold webhooks in small batches and send each batch in reverse.
     pub webhook_reorder: bool,
+    /// Stamp changes in whole seconds, so many share one `updated_at` (as an API
+    /// that stores seconds does); listings then break ties by id alone.
+    pub coarse_timestamps: bool,
 }
 
 impl Faults {

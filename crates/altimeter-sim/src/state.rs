@@ -187,6 +187,7 @@ impl SimState {
     }
 
     pub fn set_faults(&self, faults: Faults) {
+        lock(&self.inner.store).set_coarse_timestamps(faults.coarse_timestamps);
         *lock(&self.inner.faults) = faults;
     }
 

@@ -37,6 +37,8 @@ pub struct Store {
     order: BTreeSet<ListKey>,
     keys: IdempotencyKeys,
     last_stamp: Option<DateTime<Utc>>,
+    /// Whole-second stamps that may tie (the `coarse_timestamps` fault).
+    coarse: bool,
 }
 
 impl Store {
@@ -197,13 +199,23 @@ impl Store {
         self.tasks.insert(task.id.clone(), task);
     }
 
+    pub fn set_coarse_timestamps(&mut self, coarse: bool) {
+        self.coarse = coarse;
+    }
+
     /// `now` to the microsecond, but always later than any earlier change, so a
-    /// change can never land behind a cursor a reader already holds.
+    /// change can never land behind a cursor a reader already holds. Coarse
+    /// stamps are whole seconds that never go back but may tie, so a change can
+    /// land behind such a cursor (an id that sorts earlier, in the same second).
     fn stamp(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let now = now.trunc_subsecs(6);
-        let stamp = match self.last_stamp {
-            Some(last) if now <= last => last + TimeDelta::microseconds(1),
-            _ => now,
+        let stamp = match (self.coarse, self.last_stamp) {
+            (true, last) => {
+                last.map_or(now.trunc_subsecs(0), |last| last.max(now.trunc_subsecs(0)))
+            }
+            (false, Some(last)) if now.trunc_subsecs(6) <= last => {
+                last + TimeDelta::microseconds(1)
+            }
+            (false, _) => now.trunc_subsecs(6),
         };
         self.last_stamp = Some(stamp);
         stamp

@@ -200,3 +200,28 @@ fn a_reloaded_store_keeps_order_and_stamps_moving_forward() {
     let c = create(&mut reloaded, "c", now);
     assert!(c.updated_at > tasks[1].updated_at);
 }
+
+#[test]
+fn coarse_stamps_are_whole_seconds_that_tie_and_never_go_back() {
+    let mut store = Store::default();
+    store.set_coarse_timestamps(true);
+    let now = Utc::now().trunc_subsecs(0) + TimeDelta::milliseconds(300);
+    let a = create(&mut store, "a", now);
+    let b = create(&mut store, "b", now + TimeDelta::milliseconds(400));
+    assert_eq!(a.updated_at, now.trunc_subsecs(0));
+    assert_eq!(b.updated_at, a.updated_at, "same second, same stamp");
+    // A clock that steps back still stamps no earlier than the last change.
+    let c = create(&mut store, "c", now - TimeDelta::seconds(5));
+    assert_eq!(c.updated_at, a.updated_at);
+    let later = create(&mut store, "d", now + TimeDelta::seconds(2));
+    assert_eq!(
+        later.updated_at,
+        now.trunc_subsecs(0) + TimeDelta::seconds(2)
+    );
+    // Ties list in id order, so a page boundary inside one second is exact.
+    let ids = page_all(&mut store, 1, |_, _| {});
+    let mut tied = vec![a.id, b.id, c.id];
+    tied.sort();
+    tied.push(later.id);
+    assert_eq!(ids, tied);
+}

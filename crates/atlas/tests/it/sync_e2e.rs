@@ -20,6 +20,7 @@ on_both_backends!(
     an_outage_ends_in_error_and_retry_failed_recovers,
     a_remote_delete_becomes_a_local_tombstone,
     a_task_made_in_altimeter_is_imported,
+    reconciliation_misses_no_change_that_ties_its_cursor,
 );
 
 async fn synced(backend: Backend) -> Option<Synced> {
@@ -299,4 +300,81 @@ async fn a_task_made_in_altimeter_is_imported(backend: Backend) {
         0,
         "the import was pushed back as a new task"
     );
+}
+
+/// With whole-second stamps (the simulator's `coarse_timestamps`), many changes
+/// share one `updated_at`: listing pages break ties by id, and a change made
+/// after a pass, in the second it ended on, must still be found by the next.
+/// Passes and the worker are stepped by hand, so the order is the test's.
+async fn reconciliation_misses_no_change_that_ties_its_cursor(backend: Backend) {
+    use atlas::store::sync_state;
+    use atlas::sync::{outbox::Outbox, reconcile, worker};
+
+    let Some(database_url) = crate::common::fresh_database_url(backend).await else {
+        return;
+    };
+    let sim = altimeter_sim::spawn(
+        altimeter_sim::SimConfig::new(crate::sync_harness::API_KEY),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    sim.state().set_faults(Faults {
+        coarse_timestamps: true,
+        ..Faults::default()
+    });
+    let db = atlas::db::Db::connect(&database_url).await.unwrap();
+    db.migrate().await.unwrap();
+    let config = crate::sync_harness::test_sync_config(&sim.base_url());
+    let outbox = Outbox::new(db.backend(), config.push_delay);
+    let engine = atlas::sync::engine(&db, &config, &outbox).unwrap().unwrap();
+    let worker = worker::Worker::new(engine.clone());
+    let drain =
+        || async { while let worker::Outcome::Worked(_) = worker.run_once().await.unwrap() {} };
+    // More than two pages (200 each), nearly all in one second.
+    let mut remote: Vec<_> = (0..450)
+        .map(|i| {
+            let request = altimeter_api::CreateTask {
+                external_id: None,
+                fields: TaskFields::titled(format!("Anchor {i}")),
+            };
+            sim.state().create_task(request, None).unwrap().task
+        })
+        .collect();
+    remote.sort_by(|a, b| a.id.cmp(&b.id));
+    let first = reconcile::run(&engine).await.unwrap();
+    assert_eq!((first.seen, first.queued), (450, 450), "{first:?}");
+    drain().await;
+
+    // Edit the task with the smallest id, which sorts before any cursor in its
+    // second, until the edit lands in the very second the last pass ended on.
+    let mut tied = false;
+    for round in 0..20 {
+        let cursor = sync_state::get_ts(db.pool(), sync_state::RECONCILE_CURSOR)
+            .await
+            .unwrap()
+            .unwrap();
+        let title = format!("Anchor 0, round {round}");
+        let edited = sim
+            .state()
+            .update_task(&remote[0].id, TaskFields::titled(&title), None)
+            .unwrap();
+        let pass = reconcile::run(&engine).await.unwrap();
+        assert_eq!(pass.queued, 1, "round {round}: {pass:?}");
+        drain().await;
+        let local = atlas::store::tasks::find_by_remote_id(db.pool(), &remote[0].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(local.fields.title, title, "round {round}");
+        if edited.updated_at == cursor {
+            tied = true;
+            break;
+        }
+    }
+    assert!(
+        tied,
+        "no edit landed in the second of the cursor in 20 rounds"
+    );
+    sim.shutdown().await;
 }
