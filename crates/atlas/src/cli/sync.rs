@@ -1,6 +1,7 @@
 //! `atlas sync ...`: the operator's sync commands. They act on the database, so
 //! they work whether or not a server is running, and hold for every node.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Subcommand;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use super::{open_db, outbox};
 use crate::config::{DatabaseArgs, SyncArgs, parse_duration};
 use crate::store::queue;
+use crate::sync::pacing::Hold;
 use crate::sync::{backfill, ops, status};
 
 #[derive(Debug, Subcommand)]
@@ -224,7 +226,7 @@ async fn run_backfill(
     let Some(engine) = crate::sync::engine(db, &config, &outbox)? else {
         anyhow::bail!("backfill needs ALTIMETER_API_URL and ALTIMETER_API_KEY");
     };
-    let bar = Bar(ProgressBar::new(0));
+    let bar = Bar(ProgressBar::new(0), AtomicBool::new(false));
     let report = backfill::run(&engine, backfill::Options { dry_run, batch }, &bar).await?;
     bar.0.finish_and_clear();
     let verb = if dry_run { "would link" } else { "linked" };
@@ -260,14 +262,15 @@ async fn run_backfill(
     Ok(())
 }
 
-/// A terminal progress bar for the backfill.
-struct Bar(ProgressBar);
+/// A terminal progress bar for the backfill; its message says when (and why)
+/// the run is waiting on Altimeter.
+struct Bar(ProgressBar, AtomicBool);
 
 impl backfill::Progress for Bar {
     fn start(&self, total: u64) {
         self.0.set_length(total);
         if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} tasks  {per_sec}  eta {eta}")
+            ProgressStyle::with_template("{bar:40} {pos}/{len} tasks  {per_sec}  eta {eta}  {msg}")
         {
             self.0.set_style(style);
         }
@@ -275,5 +278,18 @@ impl backfill::Progress for Bar {
 
     fn advance(&self) {
         self.0.inc(1);
+        if self.1.swap(false, Ordering::Relaxed) {
+            self.0.set_message("");
+        }
+    }
+
+    fn waiting(&self, wait: Duration, why: Hold) {
+        let why = match why {
+            Hold::Asked => "Altimeter asked to wait (Retry-After or a failed call)",
+            Hold::WindowUsedUp => "rate limit reached (X-Rate-Limit-Remaining: 0)",
+        };
+        self.0
+            .set_message(format!("waiting {:.1}s: {why}", wait.as_secs_f64()));
+        self.1.store(true, Ordering::Relaxed);
     }
 }

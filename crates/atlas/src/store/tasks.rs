@@ -348,7 +348,6 @@ pub async fn find_by_related_id<'c, E: Executor<'c, Database = Any>>(
     fetch_where(executor, condition, related_id).await
 }
 
-/// How many live tasks are linked to Altimeter.
 /// Every task, deleted ones included.
 pub async fn count_all<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyhow::Result<i64> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tasks")
@@ -358,6 +357,7 @@ pub async fn count_all<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyh
     Ok(n)
 }
 
+/// How many live tasks are linked to Altimeter.
 pub async fn count_linked<'c, E: Executor<'c, Database = Any>>(executor: E) -> anyhow::Result<i64> {
     let (n,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE remote_id IS NOT NULL AND deleted = 0")
@@ -365,6 +365,61 @@ pub async fn count_linked<'c, E: Executor<'c, Database = Any>>(executor: E) -> a
             .await
             .context("counting linked tasks failed")?;
     Ok(n)
+}
+
+const LEGACY_UNLINKED: &str =
+    "related_altimeter_task_id IS NOT NULL AND remote_id IS NULL AND deleted = 0";
+
+/// Live tasks that carry a legacy Altimeter id but are not linked yet: what
+/// `atlas sync backfill` verifies.
+pub async fn count_legacy_unlinked<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+) -> anyhow::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM tasks WHERE {LEGACY_UNLINKED}"
+    ))
+    .fetch_one(executor)
+    .await
+    .context("counting legacy links failed")?;
+    Ok(n)
+}
+
+/// The next `limit` of those, by id after `after`, as `(task, legacy id)`.
+pub async fn legacy_unlinked_after<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    after: Option<Uuid>,
+    limit: i64,
+) -> anyhow::Result<Vec<(Uuid, String)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT id, related_altimeter_task_id FROM tasks WHERE {LEGACY_UNLINKED} \
+         AND id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after.map(|id| id.to_string()).unwrap_or_default())
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+    .context("reading legacy links failed")?;
+    rows.into_iter()
+        .map(|(id, related)| Ok((Uuid::parse_str(&id)?, related)))
+        .collect()
+}
+
+/// Live tasks never linked and without a legacy link that have nothing queued:
+/// they have never been offered to Altimeter.
+pub async fn never_offered<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+) -> anyhow::Result<Vec<Uuid>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT t.id FROM tasks t WHERE t.remote_id IS NULL AND t.related_altimeter_task_id IS NULL \
+         AND t.deleted = 0 AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.task_id = t.id) \
+         ORDER BY t.id",
+    )
+    .fetch_all(executor)
+    .await
+    .context("reading never-linked tasks failed")?;
+    rows.into_iter()
+        .map(|(id,)| Ok(Uuid::parse_str(&id)?))
+        .collect()
 }
 
 /// What `GET /api/tasks` may filter on. Newest first (by `created_at`, then id);

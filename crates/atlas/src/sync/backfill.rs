@@ -4,15 +4,24 @@
 //! settle as any pull; tasks never linked are queued for their first push. Each
 //! link commits on its own, so an interrupted run simply resumes.
 
+use std::time::Duration;
+
+use altimeter_api::RemoteTask;
 use altimeter_client::ClientError;
 use futures::StreamExt;
 use serde::Serialize;
-use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::engine::{Engine, ItemError};
+use super::pacing::{Hold, Pacer};
+use super::retry::AfterFailure;
 use super::settle::settle;
 use crate::db::now;
+use crate::store::tasks;
+
+/// A `429` is Altimeter pacing the run, not the call failing: it is waited out
+/// (as `Retry-After` says) this many times before the task counts as failed.
+const RATE_LIMITED_TRIES: u32 = 50;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -46,12 +55,6 @@ pub struct Report {
     pub duplicate_ids: Vec<(Uuid, Uuid)>,
 }
 
-#[derive(FromRow)]
-struct Candidate {
-    id: String,
-    related_altimeter_task_id: String,
-}
-
 enum Step {
     Linked { conflict: bool },
     Missing(Uuid),
@@ -67,30 +70,21 @@ pub async fn run(
     progress: &dyn Progress,
 ) -> anyhow::Result<Report> {
     let pool = engine.db.pool();
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM tasks WHERE related_altimeter_task_id IS NOT NULL AND remote_id IS NULL AND deleted = 0",
-    )
-    .fetch_one(pool)
-    .await?;
     let mut report = Report {
-        candidates: u64::try_from(count)?,
+        candidates: u64::try_from(tasks::count_legacy_unlinked(pool).await?)?,
         ..Report::default()
     };
     progress.start(report.candidates);
-    let mut after = String::new();
+    let pacer = Pacer::new();
+    let mut after = None;
     loop {
-        let batch: Vec<Candidate> = sqlx::query_as(
-            "SELECT id, related_altimeter_task_id FROM tasks WHERE related_altimeter_task_id IS NOT NULL \
-             AND remote_id IS NULL AND deleted = 0 AND id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(&after)
-        .bind(options.batch)
-        .fetch_all(pool)
-        .await?;
-        let Some(last) = batch.last() else { break };
-        after.clone_from(&last.id);
+        let batch = tasks::legacy_unlinked_after(pool, after, options.batch).await?;
+        let Some((last, _)) = batch.last() else { break };
+        after = Some(*last);
         let steps: Vec<Step> = futures::stream::iter(batch)
-            .map(|c| link_one(engine, c, options.dry_run))
+            .map(|(task_id, related)| {
+                link_one(engine, &pacer, progress, task_id, related, options.dry_run)
+            })
             .buffer_unordered(engine.config.concurrency)
             .collect()
             .await;
@@ -127,15 +121,15 @@ fn tally(report: &mut Report, step: Step) {
     }
 }
 
-async fn link_one(engine: &Engine, candidate: Candidate, dry_run: bool) -> Step {
-    let Ok(task_id) = Uuid::parse_str(&candidate.id) else {
-        return Step::Failed;
-    };
-    let remote = match engine
-        .client
-        .get(&candidate.related_altimeter_task_id)
-        .await
-    {
+async fn link_one(
+    engine: &Engine,
+    pacer: &Pacer,
+    progress: &dyn Progress,
+    task_id: Uuid,
+    related_id: String,
+    dry_run: bool,
+) -> Step {
+    let remote = match fetch(engine, pacer, progress, &related_id).await {
         Ok(remote) => remote,
         Err(ClientError::Gone(Some(tombstone))) => *tombstone,
         Err(ClientError::NotFound | ClientError::Gone(None)) => return Step::Missing(task_id),
@@ -144,9 +138,7 @@ async fn link_one(engine: &Engine, candidate: Candidate, dry_run: bool) -> Step 
             return Step::Failed;
         }
     };
-    if let Ok(Some(other)) =
-        crate::store::tasks::find_by_remote_id(engine.db.pool(), &remote.id).await
-    {
+    if let Ok(Some(other)) = tasks::find_by_remote_id(engine.db.pool(), &remote.id).await {
         return Step::Duplicate(task_id, other.id);
     }
     if dry_run {
@@ -168,21 +160,52 @@ async fn link_one(engine: &Engine, candidate: Candidate, dry_run: bool) -> Step 
     }
 }
 
+/// Reads the remote task, paced with the rest of the run: retryable failures are
+/// tried again on the sync retry schedule (never sooner than `Retry-After`),
+/// and a `429` is waited out without counting as a failed try.
+async fn fetch(
+    engine: &Engine,
+    pacer: &Pacer,
+    progress: &dyn Progress,
+    remote_id: &str,
+) -> Result<RemoteTask, ClientError> {
+    let (mut tries, mut rate_limited) = (0, 0);
+    loop {
+        pacer.ready(&|wait, why| progress.waiting(wait, why)).await;
+        let answer = engine.client.get(remote_id).await;
+        if let Some(rate) = engine.client.rate_limit() {
+            pacer.observe(rate);
+        }
+        let error = match answer {
+            Err(e) if e.is_retryable() => e,
+            other => return other,
+        };
+        let wait = if error.http_status() == Some(429) && rate_limited < RATE_LIMITED_TRIES {
+            rate_limited += 1;
+            error.retry_after().unwrap_or(Duration::from_secs(1))
+        } else {
+            tries += 1;
+            match engine
+                .config
+                .retry
+                .after_failure(tries, true, error.retry_after())
+            {
+                AfterFailure::RetryIn(wait) => wait,
+                AfterFailure::GiveUp => return Err(error),
+            }
+        };
+        pacer.hold(wait);
+    }
+}
+
 /// Queues the first push of every live task that has never been linked and has
 /// nothing queued.
 async fn queue_never_linked(engine: &Engine) -> anyhow::Result<u64> {
-    let ids: Vec<(String,)> = sqlx::query_as(
-        "SELECT t.id FROM tasks t WHERE t.remote_id IS NULL AND t.related_altimeter_task_id IS NULL \
-         AND t.deleted = 0 AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.task_id = t.id) \
-         ORDER BY t.id",
-    )
-    .fetch_all(engine.db.pool())
-    .await?;
+    let ids = tasks::never_offered(engine.db.pool()).await?;
     let at = now();
     for chunk in ids.chunks(500) {
         let mut tx = engine.db.begin_write().await?;
-        for (id,) in chunk {
-            let task_id = Uuid::parse_str(id)?;
+        for &task_id in chunk {
             super::task_status::lock(&mut tx, engine.db.backend(), task_id).await?;
             engine
                 .outbox
@@ -200,6 +223,8 @@ async fn queue_never_linked(engine: &Engine) -> anyhow::Result<u64> {
 pub trait Progress: Sync {
     fn start(&self, total: u64);
     fn advance(&self);
+    /// Every call is held for `wait`, for the reason given.
+    fn waiting(&self, wait: Duration, why: Hold);
 }
 
 /// Reports nothing.
@@ -208,4 +233,5 @@ pub struct Silent;
 impl Progress for Silent {
     fn start(&self, _total: u64) {}
     fn advance(&self) {}
+    fn waiting(&self, _wait: Duration, _why: Hold) {}
 }

@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod merge;
 pub mod ops;
 pub mod outbox;
+pub mod pacing;
 pub mod pull;
 pub mod push;
 pub mod reconcile;

@@ -18,6 +18,67 @@ on_both_backends!(
     import_ids_follow_content_not_line_numbers,
 );
 
+/// Against `--rate-limit 10`, the run paces itself: it waits for the next
+/// window when `X-Rate-Limit-Remaining` says this one is used up, waits out a
+/// `429`'s `Retry-After`, and no task ends "could not check".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_waits_out_the_rate_limit_and_checks_every_task() {
+    use atlas::sync::pacing::Hold;
+
+    #[derive(Default)]
+    struct Waits(std::sync::Mutex<Vec<Hold>>);
+    impl backfill::Progress for Waits {
+        fn start(&self, _total: u64) {}
+        fn advance(&self) {}
+        fn waiting(&self, _wait: std::time::Duration, why: Hold) {
+            self.0.lock().unwrap().push(why);
+        }
+    }
+
+    let Some(db) = fresh_db(Backend::Sqlite).await else {
+        return;
+    };
+    let n = 40;
+    let sim = legacy_sim(n).await;
+    let rows: Vec<String> = sim
+        .state()
+        .tasks()
+        .iter()
+        .map(|r| {
+            serde_json::json!({"title": r.fields.title, "related_altimeter_task_id": r.id})
+                .to_string()
+        })
+        .collect();
+    let outbox = Outbox::new(db.backend(), std::time::Duration::ZERO);
+    let path = write_temp("legacy.jsonl", &rows.join("\n"));
+    atlas::import::import_file(&db, &outbox, &path, "legacy")
+        .await
+        .unwrap();
+    sim.state().set_faults(altimeter_sim::Faults {
+        rate_limit: Some(10),
+        ..Default::default()
+    });
+    let config = test_sync_config(&sim.base_url());
+    let engine = atlas::sync::engine(&db, &config, &outbox).unwrap().unwrap();
+    let waits = Waits::default();
+    let options = Options {
+        dry_run: false,
+        batch: 500,
+    };
+    let report = backfill::run(&engine, options, &waits).await.unwrap();
+    assert_eq!(
+        (report.linked as usize, report.failed, report.missing),
+        (n, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(linked(&db).await as usize, n);
+    let waits = waits.0.lock().unwrap();
+    assert!(
+        waits.contains(&Hold::WindowUsedUp),
+        "40 calls at 10 a second must wait for a window: {waits:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_legacy_tasks_backfill_in_one_run() {
     backfill_scenario(Backend::Sqlite, 5_000).await;
