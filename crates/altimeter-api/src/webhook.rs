@@ -31,6 +31,37 @@ pub struct WebhookData {
     pub version: i64,
 }
 
+/// The longest `event_id` or `task_id` a receiver keeps.
+pub const MAX_ID_CHARS: usize = 200;
+
+impl WebhookEvent {
+    /// Checks what serde cannot: both ids are 1–200 characters without control
+    /// characters (a receiver stores them), and the version is at least 1.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, id) in [
+            ("event_id", &self.event_id),
+            ("data.task_id", &self.data.task_id),
+        ] {
+            if id.trim().is_empty() {
+                return Err(format!("{name} must not be blank"));
+            }
+            if id.chars().count() > MAX_ID_CHARS {
+                return Err(format!("{name} must be at most {MAX_ID_CHARS} characters"));
+            }
+            if let Some(message) = crate::control_character(id, false) {
+                return Err(format!("{name} {message}"));
+            }
+        }
+        if self.data.version < 1 {
+            return Err(format!(
+                "data.version must be at least 1 (got {})",
+                self.data.version
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn mac(secret: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length, so this cannot fail.
     Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length")
@@ -57,6 +88,29 @@ pub fn verify(secret: &[u8], body: &[u8], signature_hex: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_with_unusable_ids_or_versions_are_refused() {
+        let event = |event_id: &str, task_id: &str, version: i64| WebhookEvent {
+            event_id: event_id.to_owned(),
+            kind: EventType::Updated,
+            occurred_at: Utc::now(),
+            data: WebhookData {
+                task_id: task_id.to_owned(),
+                version,
+            },
+        };
+        assert_eq!(event("evt_1", "alt_1", 1).validate(), Ok(()));
+        let nul = event("evt\u{0}1", "alt_1", 1).validate().unwrap_err();
+        assert!(
+            nul.starts_with("event_id must not contain control"),
+            "{nul}"
+        );
+        assert!(event("evt_1", " ", 1).validate().is_err());
+        assert!(event("evt_1", &"a".repeat(201), 1).validate().is_err());
+        assert!(event("evt_1", &"a".repeat(200), 1).validate().is_ok());
+        assert!(event("evt_1", "alt_1", 0).validate().is_err());
+    }
 
     #[test]
     fn signature_verifies_only_for_the_same_secret_and_body() {

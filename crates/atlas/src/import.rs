@@ -84,31 +84,11 @@ pub async fn import_file(
 ) -> anyhow::Result<Report> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let rows = match Format::of(path) {
-        Format::JsonLines => json_rows(&text),
-        Format::Csv => csv_rows(&text)?,
+    let Rows { good, errors } = read(&text, Format::of(path))?;
+    let mut report = Report {
+        errors,
+        ..Report::default()
     };
-    let mut report = Report::default();
-    let mut good = Vec::new();
-    let mut first_line_of = HashMap::new();
-    for (line, row) in rows {
-        match row.and_then(|r| to_task(r).map_err(|e| e.to_string())) {
-            Ok(task) => match first_line_of.entry(task.id) {
-                Entry::Occupied(first) => report.errors.push((
-                    line,
-                    format!(
-                        "the same task as line {} (same id or same content)",
-                        first.get()
-                    ),
-                )),
-                Entry::Vacant(slot) => {
-                    slot.insert(line);
-                    good.push(task);
-                }
-            },
-            Err(message) => report.errors.push((line, message)),
-        }
-    }
     for chunk in good.chunks(500) {
         let mut tx = db.begin_write().await?;
         for task in chunk {
@@ -230,6 +210,44 @@ async fn merge(
 }
 
 type Numbered = (u64, Result<Row, String>);
+
+/// What a file holds: the tasks of its good rows, and `(line, what is wrong)`
+/// for each refused one.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub good: Vec<Task>,
+    pub errors: Vec<(u64, String)>,
+}
+
+/// Parses and checks every row of an export, touching nothing; fails only when
+/// the file as a whole cannot be read (a CSV header that is not one).
+pub fn read(text: &str, format: Format) -> anyhow::Result<Rows> {
+    let rows = match format {
+        Format::JsonLines => json_rows(text),
+        Format::Csv => csv_rows(text)?,
+    };
+    let mut out = Rows::default();
+    let mut first_line_of = HashMap::new();
+    for (line, row) in rows {
+        match row.and_then(|r| to_task(r).map_err(|e| e.to_string())) {
+            Ok(task) => match first_line_of.entry(task.id) {
+                Entry::Occupied(first) => out.errors.push((
+                    line,
+                    format!(
+                        "the same task as line {} (same id or same content)",
+                        first.get()
+                    ),
+                )),
+                Entry::Vacant(slot) => {
+                    slot.insert(line);
+                    out.good.push(task);
+                }
+            },
+            Err(message) => out.errors.push((line, message)),
+        }
+    }
+    Ok(out)
+}
 
 fn json_rows(text: &str) -> Vec<Numbered> {
     text.strip_prefix('\u{feff}')

@@ -204,11 +204,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let uri = without_empty_parameters(parts.uri.query().unwrap_or_default())?;
-        Query::<T>::try_from_uri(&uri)
-            .map(|Query(v)| ApiQuery(v))
-            .map_err(|e| ApiError::Unprocessable(e.body_text()))
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
     }
+}
+
+/// Reads a query string (without its `?`) as the API does.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let uri = without_empty_parameters(query)?;
+    Query::<T>::try_from_uri(&uri)
+        .map(|Query(v)| v)
+        .map_err(|e| ApiError::Unprocessable(e.body_text()))
 }
 
 /// The query with every empty parameter (`status=`, the shape a form submits

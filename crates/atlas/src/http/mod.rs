@@ -8,7 +8,7 @@ pub mod extract;
 mod health;
 mod observe;
 mod pages;
-mod tasks;
+pub mod tasks;
 mod ui;
 mod webhooks;
 mod ws;

@@ -26,15 +26,32 @@ pub fn router() -> Router<AppState> {
         .route("/api/tasks/{id}/history", get(task_history))
 }
 
+/// The query of `GET /api/tasks`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+pub struct ListParams {
     status: Option<Status>,
     sync_status: Option<SyncStatus>,
     assignee: Option<String>,
     q: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
+}
+
+impl ListParams {
+    /// The store's filter, asking for one task more than a page (to tell
+    /// whether another page follows); each bad parameter is a `422`.
+    pub fn into_filter(self) -> ApiResult<ListFilter> {
+        let limit = page_limit(self.limit)?;
+        Ok(ListFilter {
+            status: self.status,
+            sync_status: self.sync_status,
+            assignee: self.assignee.map(|a| a.trim().to_owned()),
+            q: search_text(self.q)?,
+            cursor: parse_cursor(self.cursor)?,
+            limit: limit + 1,
+        })
+    }
 }
 
 pub(super) fn parse_cursor(cursor: Option<String>) -> ApiResult<Option<ListCursor>> {
@@ -74,15 +91,8 @@ async fn list(
     _: Viewer,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Page<Task>>> {
-    let limit = page_limit(params.limit)?;
-    let filter = ListFilter {
-        status: params.status,
-        sync_status: params.sync_status,
-        assignee: params.assignee.map(|a| a.trim().to_owned()),
-        q: search_text(params.q)?,
-        cursor: parse_cursor(params.cursor)?,
-        limit: limit + 1,
-    };
+    let filter = params.into_filter()?;
+    let limit = filter.limit - 1;
     let data = crate::store::tasks::list(state.db.pool(), &filter).await?;
     Ok(Json(paginate(data, limit, |t| {
         ListCursor::after(t).to_string()

@@ -34,6 +34,10 @@ async fn receive(
     let bytes = read_body(body).await.inspect_err(|_| count("too_large"))?;
     check_signature(&state, &headers, &bytes)?;
     let event: WebhookEvent = parse_json(&bytes).inspect_err(|_| count("malformed"))?;
+    event.validate().map_err(|message| {
+        count("malformed");
+        ApiError::Unprocessable(message)
+    })?;
     if let Some(header_id) = headers.get(EVENT_ID).and_then(|v| v.to_str().ok()) {
         if header_id != event.event_id {
             count("malformed");

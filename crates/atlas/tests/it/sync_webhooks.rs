@@ -11,7 +11,29 @@ on_both_backends!(
     a_duplicated_event_is_processed_once,
     an_empty_secret_refuses_webhooks_signed_with_the_empty_key,
     a_remote_task_atlas_cannot_store_fails_alone_and_says_what_to_fix,
+    a_signed_event_with_unusable_ids_is_refused_and_stores_nothing,
 );
+
+/// A NUL in an id made PostgreSQL fail the insert (a `500`, and Altimeter
+/// retrying the event for nothing): such an event is a `422` naming the field.
+async fn a_signed_event_with_unusable_ids_is_refused_and_stores_nothing(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |_| {}).await else {
+        return;
+    };
+    for (body, field) in [
+        (event("evt\u{0}1", "alt_1", 3), "event_id"),
+        (event("evt_2", "alt\u{0}2", 3), "data.task_id"),
+        (event("evt_3", "", 3), "data.task_id"),
+        (event("evt_4", "alt_4", 0), "data.version"),
+    ] {
+        let signature = sign(SECRET.as_bytes(), body.as_bytes());
+        let (status, answer) = post(&s, &body, Some(&signature)).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(field), "{body}: {answer}");
+    }
+    assert_eq!(queued(&s).await, 0);
+}
 
 fn event(event_id: &str, task_id: &str, version: i64) -> String {
     json!({
