@@ -306,21 +306,34 @@ impl Link {
 }
 
 /// Writes a task's link columns only; its content and version stay as they are.
-pub async fn set_link(conn: &mut AnyConnection, id: Uuid, link: &Link) -> anyhow::Result<()> {
-    sqlx::query(
+/// Conditional on the link `read` (remote id, remote version, generation) still
+/// being the task's: false, and nothing written, when another writer moved it
+/// on meanwhile, so a link never overwrites a newer one it did not see.
+pub async fn set_link(conn: &mut AnyConnection, read: &Task, link: &Link) -> anyhow::Result<bool> {
+    let written = sqlx::query(
         "UPDATE tasks SET remote_id = $1, remote_version = $2, sync_base = $3, \
-         last_synced_at = $4, link_generation = $5 WHERE id = $6",
+         last_synced_at = $4, link_generation = $5 WHERE id = $6 \
+         AND remote_id IS NOT DISTINCT FROM $7 AND remote_version IS NOT DISTINCT FROM $8 \
+         AND link_generation = $9",
     )
     .bind(&link.remote_id)
     .bind(link.remote_version)
     .bind(link.base.as_ref().map(serde_json::to_string).transpose()?)
     .bind(link.last_synced_at.as_ref().map(encode_ts))
     .bind(link.link_generation)
-    .bind(id.to_string())
+    .bind(read.id.to_string())
+    .bind(&read.remote_id)
+    .bind(read.remote_version)
+    .bind(read.link_generation)
     .execute(&mut *conn)
     .await
-    .context("updating a task's link failed")?;
-    feed::emit(conn, &Signal::Task { task: id }).await
+    .context("updating a task's link failed")?
+    .rows_affected()
+        == 1;
+    if written {
+        feed::emit(conn, &Signal::Task { task: read.id }).await?;
+    }
+    Ok(written)
 }
 
 pub async fn find_by_remote_id<'c, E: Executor<'c, Database = Any>>(

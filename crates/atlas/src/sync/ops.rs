@@ -167,7 +167,12 @@ async fn discard_one(
         last_synced_at: task.last_synced_at,
         link_generation: task.link_generation + 1,
     };
-    tasks::set_link(&mut *conn, task.id, &unlinked).await?;
+    if !tasks::set_link(&mut *conn, &task, &unlinked).await? {
+        anyhow::bail!(
+            "task {} changed while its held delete was discarded; try again",
+            task.id
+        );
+    }
     let at = now();
     outbox.push(conn, task.id, "discarded_delete", at, at).await
 }

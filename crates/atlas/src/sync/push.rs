@@ -7,7 +7,7 @@ use altimeter_client::ClientError;
 use futures::StreamExt;
 
 use super::engine::{Engine, ItemError};
-use super::settle::{link_to, settle, snapshot_of};
+use super::settle::{link_to, settle, snapshot_of, write_link};
 use crate::db::now;
 use crate::model::{SentCreate, Snapshot, Task};
 use crate::store::queue::QueueItem;
@@ -173,7 +173,7 @@ async fn update(
         Ok(remote) => {
             let mut tx = engine.begin(Some(item)).await?;
             let link = link_to(task, &remote, snapshot_of(&remote), now());
-            tasks::set_link(&mut tx, task.id, &link).await?;
+            write_link(&mut tx, task, &link).await?;
             engine.complete(tx, Some(item), &[]).await
         }
         Err(ClientError::PreconditionFailed(current) | ClientError::Gone(current)) => {
@@ -220,7 +220,7 @@ async fn delete(
                 last_synced_at: Some(now()),
                 ..tasks::Link::of(task)
             };
-            tasks::set_link(&mut tx, task.id, &link).await?;
+            write_link(&mut tx, task, &link).await?;
             engine.complete(tx, Some(item), &[]).await
         }
         Err(ClientError::PreconditionFailed(current)) => {

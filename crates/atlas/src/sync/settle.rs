@@ -139,6 +139,20 @@ async fn local_field_edits(
     Ok(edits)
 }
 
+/// Writes the link of `task` as read; a link moved on meanwhile (by a writer
+/// that did not see this one) makes the item run again, on what is there now.
+pub(super) async fn write_link(
+    conn: &mut AnyConnection,
+    task: &Task,
+    link: &Link,
+) -> Result<(), ItemError> {
+    if tasks::set_link(conn, task, link).await? {
+        Ok(())
+    } else {
+        Err(ItemError::Stale)
+    }
+}
+
 /// Carries out a merge decision inside the settling transaction.
 async fn act(
     conn: &mut AnyConnection,
@@ -152,7 +166,7 @@ async fn act(
     let at = now();
     match decision {
         Decision::InSync { result } => {
-            tasks::set_link(&mut *conn, task.id, &link_to(task, remote, result, at)).await?;
+            write_link(conn, task, &link_to(task, remote, result, at)).await?;
         }
         Decision::Merge {
             result,
@@ -194,7 +208,7 @@ async fn act(
                     remote_id: Some(remote.id.clone()),
                     ..Link::of(task)
                 };
-                tasks::set_link(&mut *conn, task.id, &link).await?;
+                write_link(conn, task, &link).await?;
             }
         }
         Decision::AutoResolved {
@@ -298,7 +312,7 @@ async fn apply(
 ) -> Result<(), ItemError> {
     let link = link_to(task, remote, snapshot_of(remote), at);
     let Some(content) = content else {
-        tasks::set_link(&mut *conn, task.id, &link).await?;
+        write_link(conn, task, &link).await?;
         return Ok(());
     };
     let mut next = task.clone();

@@ -14,6 +14,7 @@ use crate::common::{Backend, fresh_database_url, fresh_db, on_both_backends};
 on_both_backends!(
     every_field_round_trips,
     update_refuses_a_stale_version,
+    a_link_write_never_overwrites_a_link_it_did_not_read,
     history_keeps_versions_in_order,
     tokens_authenticate_until_revoked,
     readiness_follows_migrations,
@@ -110,6 +111,38 @@ async fn update_refuses_a_stale_version(backend: Backend) {
             .unwrap()
     );
     assert_eq!(tasks::get(db.pool(), task.id).await.unwrap(), Some(next));
+}
+
+/// A push that read link v7 and a pull that settled v9 meanwhile: the push's
+/// link (v8) must not overwrite the newer one, nor a link of a later generation.
+async fn a_link_write_never_overwrites_a_link_it_did_not_read(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let read = sample_task();
+    let mut conn = db.pool().acquire().await.unwrap();
+    tasks::insert(&mut conn, &read).await.unwrap();
+    let link = |version: i64| tasks::Link {
+        remote_version: Some(version),
+        ..tasks::Link::of(&read)
+    };
+    assert!(tasks::set_link(&mut conn, &read, &link(9)).await.unwrap());
+    assert!(!tasks::set_link(&mut conn, &read, &link(8)).await.unwrap());
+    let now = tasks::get(db.pool(), read.id).await.unwrap().unwrap();
+    assert_eq!(now.remote_version, Some(9));
+    // From what is there now, it applies; an unlinked task (no remote yet) too.
+    assert!(tasks::set_link(&mut conn, &now, &link(10)).await.unwrap());
+    let mut unlinked = sample_task();
+    unlinked.remote_id = None;
+    unlinked.remote_version = None;
+    tasks::insert(&mut conn, &unlinked).await.unwrap();
+    let first = tasks::Link {
+        remote_id: Some("alt_new".into()),
+        remote_version: Some(1),
+        ..tasks::Link::of(&unlinked)
+    };
+    assert!(tasks::set_link(&mut conn, &unlinked, &first).await.unwrap());
+    assert!(!tasks::set_link(&mut conn, &unlinked, &first).await.unwrap());
 }
 
 async fn history_keeps_versions_in_order(backend: Backend) {

@@ -307,7 +307,6 @@ async fn a_task_made_in_altimeter_is_imported(backend: Backend) {
 /// after a pass, in the second it ended on, must still be found by the next.
 /// Passes and the worker are stepped by hand, so the order is the test's.
 async fn reconciliation_misses_no_change_that_ties_its_cursor(backend: Backend) {
-    use atlas::store::sync_state;
     use atlas::sync::{outbox::Outbox, reconcile, worker};
 
     let Some(database_url) = crate::common::fresh_database_url(backend).await else {
@@ -331,8 +330,8 @@ async fn reconciliation_misses_no_change_that_ties_its_cursor(backend: Backend) 
     let worker = worker::Worker::new(engine.clone());
     let drain =
         || async { while let worker::Outcome::Worked(_) = worker.run_once().await.unwrap() {} };
-    // More than two pages (200 each), nearly all in one second.
-    let mut remote: Vec<_> = (0..450)
+    // More than a page (200), nearly all in one second.
+    let mut remote: Vec<_> = (0..210)
         .map(|i| {
             let request = altimeter_api::CreateTask {
                 external_id: None,
@@ -343,38 +342,52 @@ async fn reconciliation_misses_no_change_that_ties_its_cursor(backend: Backend) 
         .collect();
     remote.sort_by(|a, b| a.id.cmp(&b.id));
     let first = reconcile::run(&engine).await.unwrap();
-    assert_eq!((first.seen, first.queued), (450, 450), "{first:?}");
+    assert_eq!((first.seen, first.queued), (210, 210), "{first:?}");
     drain().await;
 
-    // Edit the task with the smallest id, which sorts before any cursor in its
-    // second, until the edit lands in the very second the last pass ended on.
+    // At the start of a second, edit the task with the largest id (the pass
+    // ends on it) and run a pass; then edit the task with the smallest id, which
+    // sorts before that cursor. Until that edit lands in the cursor's second
+    // (a slow machine may need a few tries), the next pass must still find it.
+    let (first, last) = (&remote[0].id, &remote[remote.len() - 1].id);
     let mut tied = false;
-    for round in 0..20 {
-        let cursor = sync_state::get_ts(db.pool(), sync_state::RECONCILE_CURSOR)
-            .await
-            .unwrap()
+    for round in 0..40 {
+        let into_second = chrono::Utc::now().timestamp_subsec_millis();
+        tokio::time::sleep(Duration::from_millis(u64::from(
+            1010 - into_second.min(1000),
+        )))
+        .await;
+        let newest = sim
+            .state()
+            .update_task(
+                last,
+                TaskFields::titled(format!("Anchor last, round {round}")),
+                None,
+            )
             .unwrap();
+        assert_eq!(reconcile::run(&engine).await.unwrap().queued, 1);
+        drain().await;
         let title = format!("Anchor 0, round {round}");
         let edited = sim
             .state()
-            .update_task(&remote[0].id, TaskFields::titled(&title), None)
+            .update_task(first, TaskFields::titled(&title), None)
             .unwrap();
         let pass = reconcile::run(&engine).await.unwrap();
         assert_eq!(pass.queued, 1, "round {round}: {pass:?}");
         drain().await;
-        let local = atlas::store::tasks::find_by_remote_id(db.pool(), &remote[0].id)
+        let local = atlas::store::tasks::find_by_remote_id(db.pool(), first)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(local.fields.title, title, "round {round}");
-        if edited.updated_at == cursor {
+        if edited.updated_at == newest.updated_at {
             tied = true;
             break;
         }
     }
     assert!(
         tied,
-        "no edit landed in the second of the cursor in 20 rounds"
+        "no edit landed in the second of the cursor in 40 rounds"
     );
     sim.shutdown().await;
 }
