@@ -140,7 +140,7 @@ async fn queue_push(
     task: &Task,
 ) -> anyhow::Result<Task> {
     outbox
-        .push_local_change(tx, task.id, task.updated_at)
+        .push_local_change(tx, task, task.updated_at)
         .await?;
     task_status::refresh(tx, task.id).await?;
     task_store::get(&mut **tx, task.id)

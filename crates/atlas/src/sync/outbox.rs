@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::db::Backend;
+use crate::model::Task;
 use crate::store::queue::{self, Direction, NewItem, remote_lane};
 
 /// The PostgreSQL channel workers listen on.
@@ -46,18 +47,26 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Queues a push of a task changed locally. Quick successive edits coalesce:
-    /// the push goes `push_delay` after the last of them, but never later than
-    /// [`MAX_DEBOUNCE`] × `push_delay` after the first.
+    /// Queues a push of a task changed locally, throttled on both edges: the
+    /// first change of a quiet task (no push queued or under way, nothing synced
+    /// in the last `push_delay`) is due at once, and a push due at once is never
+    /// put off. Changes that follow coalesce into one push `push_delay` after the
+    /// last of them, but never later than [`MAX_DEBOUNCE`] × `push_delay` after
+    /// the first.
     pub async fn push_local_change(
         &self,
         conn: &mut AnyConnection,
-        task_id: Uuid,
+        task: &Task,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let delay = chrono::Duration::from_std(self.push_delay).unwrap_or_default();
+        let lane = task.id.to_string();
+        let synced_lately = task.last_synced_at.is_some_and(|at| now - at < delay);
+        let quiet =
+            !synced_lately && !queue::lane_busy(&mut *conn, &lane, Direction::Push).await?;
+        let due = if quiet { now } else { now + delay };
         let slide_since = Some(now - delay * MAX_DEBOUNCE);
-        self.queue_push(conn, task_id, "local_change", now + delay, slide_since, now)
+        self.queue_push(conn, task.id, "local_change", due, slide_since, now)
             .await
     }
 

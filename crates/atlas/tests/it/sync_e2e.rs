@@ -21,7 +21,52 @@ on_both_backends!(
     a_remote_delete_becomes_a_local_tombstone,
     a_task_made_in_altimeter_is_imported,
     reconciliation_misses_no_change_that_ties_its_cursor,
+    the_first_change_of_a_quiet_task_is_pushed_at_once_and_later_ones_coalesce,
 );
+
+/// With a 30 s push delay, a new task still reaches Altimeter at once (the
+/// leading edge); a quick second edit does not put that push off; an edit right
+/// after a sync waits out the window (the trailing edge).
+async fn the_first_change_of_a_quiet_task_is_pushed_at_once_and_later_ones_coalesce(
+    backend: Backend,
+) {
+    let Some(s) = spawn_synced(backend, |c| c.push_delay = Duration::from_secs(30)).await else {
+        return;
+    };
+    let admin = |path: &str| s.app.post(path, &s.app.admin).send();
+    assert_eq!(admin("/admin/sync/pause").await.unwrap().status(), 200);
+    let task = s.app.create_task(json!({"title": "Pour slab L3"})).await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    let task_id: uuid::Uuid = id.parse().unwrap();
+    let edit = |title: &str| {
+        s.app
+            .patch(&format!("/api/tasks/{id}"), &s.app.editor)
+            .json(&json!({"title": title}))
+            .send()
+    };
+    let pushes = || atlas::store::queue::for_task(s.app.db.pool(), task_id);
+    assert_eq!(edit("Pour slab L4").await.unwrap().status(), 200);
+    let queued = pushes().await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(
+        queued[0].next_attempt_at, queued[0].created_at,
+        "a push due at once is not put off by the next edit"
+    );
+    assert_eq!(admin("/admin/sync/resume").await.unwrap().status(), 200);
+    s.wait_status(&id, "synced").await;
+    let remote_id = s.task(&id).await["remote_id"].as_str().unwrap().to_owned();
+    assert_eq!(s.remote(&remote_id).fields.title, "Pour slab L4");
+
+    assert_eq!(edit("Pour slab L5").await.unwrap().status(), 200);
+    let queued = pushes().await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let wait = queued[0].next_attempt_at - queued[0].created_at;
+    assert!(
+        wait >= chrono::Duration::seconds(25),
+        "an edit right after a sync waits for the window: {wait}"
+    );
+    assert_eq!(s.calls("PUT /tasks/{id}"), 0);
+}
 
 async fn synced(backend: Backend) -> Option<Synced> {
     spawn_synced(backend, |_| {}).await

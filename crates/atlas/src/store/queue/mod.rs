@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::db::{Backend, decode_opt_ts, decode_ts, encode_ts};
 
 mod reads;
-pub use reads::{Depth, depth, failed, for_task, next_due, oldest_pending};
+pub use reads::{Depth, depth, failed, for_task, lane_busy, next_due, oldest_pending};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,6 +147,7 @@ pub async fn enqueue(
              ELSE sync_queue.hint_version END, \
            next_attempt_at = CASE \
              WHEN sync_queue.attempts = 0 AND sync_queue.created_at >= $9 \
+               AND sync_queue.next_attempt_at > sync_queue.created_at \
                AND excluded.next_attempt_at > sync_queue.next_attempt_at \
                THEN excluded.next_attempt_at \
              WHEN excluded.next_attempt_at < sync_queue.next_attempt_at \

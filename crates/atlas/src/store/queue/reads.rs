@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{Any, Executor};
 use uuid::Uuid;
 
-use super::{COLUMNS, ItemRow, QueueItem, into_items};
+use super::{COLUMNS, Direction, ItemRow, QueueItem, into_items};
 use crate::db::decode_opt_ts;
 
 /// How many items are in each state.
@@ -45,6 +45,24 @@ pub async fn oldest_pending<'c, E: Executor<'c, Database = Any>>(
             .await
             .context("reading the oldest sync item failed")?;
     decode_opt_ts(row.0.as_deref())
+}
+
+/// Whether the lane has an item of this direction waiting or being worked.
+pub async fn lane_busy<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    lane: &str,
+    direction: Direction,
+) -> anyhow::Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM sync_queue WHERE lane = $1 AND direction = $2 \
+         AND status IN ('pending', 'in_flight') LIMIT 1",
+    )
+    .bind(lane)
+    .bind(direction.as_str())
+    .fetch_optional(executor)
+    .await
+    .context("reading a lane's sync items failed")?;
+    Ok(row.is_some())
 }
 
 /// When the next pending item falls due.
