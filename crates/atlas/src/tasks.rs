@@ -139,9 +139,7 @@ async fn queue_push(
     outbox: &Outbox,
     task: &Task,
 ) -> anyhow::Result<Task> {
-    outbox
-        .push_local_change(tx, task, task.updated_at)
-        .await?;
+    outbox.push_local_change(tx, task, task.updated_at).await?;
     task_status::refresh(tx, task.id).await?;
     task_store::get(&mut **tx, task.id)
         .await?

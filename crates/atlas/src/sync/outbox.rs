@@ -62,8 +62,7 @@ impl Outbox {
         let delay = chrono::Duration::from_std(self.push_delay).unwrap_or_default();
         let lane = task.id.to_string();
         let synced_lately = task.last_synced_at.is_some_and(|at| now - at < delay);
-        let quiet =
-            !synced_lately && !queue::lane_busy(&mut *conn, &lane, Direction::Push).await?;
+        let quiet = !synced_lately && !queue::lane_busy(&mut *conn, &lane, Direction::Push).await?;
         let due = if quiet { now } else { now + delay };
         let slide_since = Some(now - delay * MAX_DEBOUNCE);
         self.queue_push(conn, task.id, "local_change", due, slide_since, now)

@@ -1,7 +1,8 @@
-//! The sync worker: a loop around [`Worker::run_once`], which claims a batch of
-//! due items with leases and works them — one lane (task) at a time, a bounded
-//! number of remote calls at once — renewing the leases meanwhile. Failures are
-//! settled here by the retry schedule.
+//! The sync worker: it claims due items with leases and works them, each lane
+//! (task) in order, a bounded number of lanes at once, renewing the leases
+//! meanwhile. [`Worker::run`] claims continuously into free slots;
+//! [`Worker::run_once`] claims and works one batch (for tests and tools).
+//! Failures are settled here by the retry schedule.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,6 +37,14 @@ pub struct Worker {
     engine: Engine,
 }
 
+/// What a claim brought.
+enum Claimed {
+    /// Due items, one list per lane.
+    Lanes(Vec<Vec<QueueItem>>),
+    /// Sync is paused or draining: nothing was claimed.
+    Paused,
+}
+
 impl Worker {
     pub fn new(engine: Engine) -> Worker {
         Worker { engine }
@@ -44,15 +53,13 @@ impl Worker {
     /// Claims and works one batch of due items.
     pub async fn run_once(&self) -> anyhow::Result<Outcome> {
         let pool = self.engine.db.pool();
-        if sync_state::flag(pool, sync_state::PAUSED).await?
-            || sync_state::flag(pool, sync_state::DRAINING).await?
-        {
+        if self.paused().await? {
             // Claim nothing, but a dead worker's items still go back in line, so a
             // drain does not wait on a lease nobody will release.
             self.reclaim().await?;
             return Ok(Outcome::Paused);
         }
-        let items = self.claim().await?;
+        let items = self.claim(BATCH).await?;
         if items.is_empty() {
             return Ok(Outcome::Idle {
                 next_due: queue::next_due(pool).await?,
@@ -63,31 +70,115 @@ impl Worker {
         Ok(Outcome::Worked(count))
     }
 
-    /// Runs until `shutdown`; work already claimed is finished first.
+    /// Runs until `shutdown`; work already claimed is finished first. Claims
+    /// continuously: whenever a lane finishes, its slot is filled with the next
+    /// due work, so one slow call holds up only its own lane. At most
+    /// `concurrency` lanes are worked at once; each lane's items in order.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(owner = %self.engine.owner, "sync worker started");
+        let this = std::sync::Arc::new(self);
+        let slots = this.engine.config.concurrency;
+        // Each lane runs as its own task, so a lane holding a transaction is
+        // never stalled while this loop waits on a claim.
+        let mut lanes = tokio::task::JoinSet::new();
+        // The items each lane task holds, to renew their leases; a lane that
+        // panicked is dropped from it, so its leases run out and others retry.
+        let mut held: BTreeMap<tokio::task::Id, Vec<i64>> = BTreeMap::new();
+        let mut renew = tokio::time::interval(this.engine.config.lease / 3);
+        renew.tick().await;
         while !shutdown.is_cancelled() {
-            let next_due = match self.run_once().await {
-                Ok(Outcome::Worked(_)) => continue,
-                Ok(Outcome::Idle { next_due }) => next_due,
-                Ok(Outcome::Paused) => None,
-                Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "sync worker step failed");
-                    Some(now() + chrono::Duration::seconds(1))
+            let mut next_due = None;
+            if lanes.len() < slots {
+                match this.claim_lanes(slots - lanes.len()).await {
+                    Ok(Claimed::Lanes(claimed)) => {
+                        for lane in claimed {
+                            let ids = lane.iter().map(|i| i.id).collect();
+                            let worker = this.clone();
+                            let task = lanes.spawn(async move { worker.work_lane(lane).await });
+                            held.insert(task.id(), ids);
+                        }
+                        if lanes.len() < slots {
+                            next_due = this.next_due().await;
+                        }
+                    }
+                    Ok(Claimed::Paused) => {}
+                    Err(e) => {
+                        tracing::error!(error = format!("{e:#}"), "sync worker step failed");
+                        next_due = Some(now() + chrono::Duration::seconds(1));
+                    }
                 }
-            };
+            }
             let wait = next_due
                 .map(|due| (due - now()).to_std().unwrap_or(Duration::ZERO))
                 .unwrap_or(POLL)
                 .min(POLL);
-            let woken = self.engine.outbox.woken();
+            let woken = this.engine.outbox.woken();
             tokio::select! {
-                () = woken.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                Some(done) = lanes.join_next_with_id(), if !lanes.is_empty() => {
+                    let task = match done {
+                        Ok((task, ())) => task,
+                        Err(e) => {
+                            tracing::error!(error = %e, "a sync lane stopped unexpectedly");
+                            e.id()
+                        }
+                    };
+                    held.remove(&task);
+                }
+                () = woken.notified(), if lanes.len() < slots => {}
+                () = tokio::time::sleep(wait), if lanes.len() < slots => {}
+                _ = renew.tick() => this.renew(held.values().flatten()).await,
                 () = shutdown.cancelled() => {}
             }
         }
-        tracing::info!(owner = %self.engine.owner, "sync worker stopped");
+        // Finish what was claimed, renewing its leases meanwhile.
+        let finish = async { while lanes.join_next().await.is_some() {} };
+        let renewing = async {
+            loop {
+                renew.tick().await;
+                this.renew(held.values().flatten()).await;
+            }
+        };
+        tokio::select! {
+            () = finish => {}
+            () = renewing => {}
+        }
+        tracing::info!(owner = %this.engine.owner, "sync worker stopped");
+    }
+
+    /// Claims up to `limit` due items, grouped by lane, unless sync is paused.
+    async fn claim_lanes(&self, limit: usize) -> anyhow::Result<Claimed> {
+        if self.paused().await? {
+            self.reclaim().await?;
+            return Ok(Claimed::Paused);
+        }
+        let items = self.claim(i64::try_from(limit)?).await?;
+        let mut lanes: BTreeMap<String, Vec<QueueItem>> = BTreeMap::new();
+        for item in items {
+            lanes.entry(item.lane.clone()).or_default().push(item);
+        }
+        Ok(Claimed::Lanes(lanes.into_values().collect()))
+    }
+
+    async fn paused(&self) -> anyhow::Result<bool> {
+        let pool = self.engine.db.pool();
+        Ok(sync_state::flag(pool, sync_state::PAUSED).await?
+            || sync_state::flag(pool, sync_state::DRAINING).await?)
+    }
+
+    async fn next_due(&self) -> Option<DateTime<Utc>> {
+        queue::next_due(self.engine.db.pool())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = format!("{e:#}"), "reading the next due item failed");
+                None
+            })
+    }
+
+    /// Works one lane's items in order.
+    async fn work_lane(&self, lane: Vec<QueueItem>) {
+        for item in lane {
+            self.work_item(item).await;
+        }
     }
 
     /// Puts items whose lease ran out back in line, and refreshes their tasks.
@@ -100,7 +191,7 @@ impl Worker {
 
     /// Puts expired leases back in line and leases a batch of due items, in one
     /// write transaction; then marks their tasks `syncing` (or back to pending).
-    async fn claim(&self) -> anyhow::Result<Vec<QueueItem>> {
+    async fn claim(&self, limit: i64) -> anyhow::Result<Vec<QueueItem>> {
         let db = &self.engine.db;
         let at = now();
         let mut tx = db.begin_write().await?;
@@ -112,7 +203,7 @@ impl Worker {
             &self.engine.owner,
             lease_until,
             at,
-            BATCH,
+            limit,
         )
         .await?;
         tx.commit().await?;
@@ -134,14 +225,8 @@ impl Worker {
         for item in items {
             lanes.entry(item.lane.clone()).or_default().push(item);
         }
-        let work = futures::stream::iter(lanes.into_values()).for_each_concurrent(
-            self.engine.config.concurrency,
-            |lane| async move {
-                for item in lane {
-                    self.work_item(item).await;
-                }
-            },
-        );
+        let work = futures::stream::iter(lanes.into_values())
+            .for_each_concurrent(self.engine.config.concurrency, |lane| self.work_lane(lane));
         tokio::select! {
             () = work => {}
             () = self.renew_leases(&ids) => {}
@@ -150,22 +235,27 @@ impl Worker {
 
     /// Extends the batch's leases every third of a lease, for as long as it runs.
     async fn renew_leases(&self, ids: &[i64]) {
-        let lease = self.engine.config.lease;
-        let mut tick = tokio::time::interval(lease / 3);
+        let mut tick = tokio::time::interval(self.engine.config.lease / 3);
         tick.tick().await;
         loop {
             tick.tick().await;
-            let until = now() + chrono::Duration::from_std(lease).unwrap_or_default();
-            for id in ids {
-                let renewed =
-                    queue::renew_lease(self.engine.db.pool(), *id, &self.engine.owner, until).await;
-                if let Err(e) = renewed {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        item = id,
-                        "renewing a lease failed"
-                    );
-                }
+            self.renew(ids.iter()).await;
+        }
+    }
+
+    /// Extends these items' leases by a full lease from now.
+    async fn renew(&self, ids: impl Iterator<Item = &i64>) {
+        let lease = self.engine.config.lease;
+        let until = now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        for id in ids {
+            let renewed =
+                queue::renew_lease(self.engine.db.pool(), *id, &self.engine.owner, until).await;
+            if let Err(e) = renewed {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    item = id,
+                    "renewing a lease failed"
+                );
             }
         }
     }

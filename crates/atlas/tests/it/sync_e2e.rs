@@ -22,7 +22,37 @@ on_both_backends!(
     a_task_made_in_altimeter_is_imported,
     reconciliation_misses_no_change_that_ties_its_cursor,
     the_first_change_of_a_quiet_task_is_pushed_at_once_and_later_ones_coalesce,
+    a_slow_call_holds_up_only_its_own_task,
 );
+
+/// The worker claims into free slots as they come: while one task's create
+/// waits on a slow Altimeter, another task's create is already sent.
+async fn a_slow_call_holds_up_only_its_own_task(backend: Backend) {
+    let Some(s) = spawn_synced(backend, |c| c.concurrency = 4).await else {
+        return;
+    };
+    s.faults(Faults {
+        latency_ms: 5_000,
+        ..Faults::default()
+    });
+    let slow = s.app.create_task(json!({"title": "Pour slab L3"})).await;
+    let slow = slow["id"].as_str().unwrap().to_owned();
+    wait_until(20, "the first create to reach Altimeter", || async {
+        s.calls("POST /tasks") == 1
+    })
+    .await;
+    s.app.create_task(json!({"title": "Order rebar"})).await;
+    wait_until(20, "the second create to reach Altimeter", || async {
+        s.calls("POST /tasks") == 2
+    })
+    .await;
+    assert_eq!(
+        s.task(&slow).await["sync_status"],
+        "syncing",
+        "the second create went out while the first was still under way"
+    );
+    s.faults(Faults::default());
+}
 
 /// With a 30 s push delay, a new task still reaches Altimeter at once (the
 /// leading edge); a quick second edit does not put that push off; an edit right
