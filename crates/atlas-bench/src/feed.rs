@@ -18,7 +18,20 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::stats::summary;
 use crate::sync::{self, Rig};
 
+/// What one feed run measured.
+pub struct Figures {
+    /// API edit until the last client has it, per round.
+    pub broadcast: Vec<Duration>,
+    /// Altimeter edit until a client sees the task `synced`, per round.
+    pub remote_to_ws: Vec<Duration>,
+}
+
 pub async fn run(url: &str, clients: usize, rounds: usize) -> anyhow::Result<()> {
+    measure(url, clients, rounds).await.map(|_| ())
+}
+
+/// Runs the feed benchmark, printing as it goes, and returns its figures.
+pub async fn measure(url: &str, clients: usize, rounds: usize) -> anyhow::Result<Figures> {
     let rig = sync::start(url, |config| {
         config.feed.max_connections = clients + 10;
     })
@@ -74,17 +87,23 @@ pub async fn run(url: &str, clients: usize, rounds: usize) -> anyhow::Result<()>
         wait_synced(&rig, &id).await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    println!("  API edit → all {clients} clients: {}", summary(broadcast));
+    println!(
+        "  API edit → all {clients} clients: {}",
+        summary(broadcast.clone())
+    );
     println!("  first → last client:         {}", summary(spread));
     child.kill().await.ok();
 
     let remote_to_ws = remote_to_ws(&rig, &feed_url, &id, rounds).await?;
     println!(
         "  Altimeter edit → a client sees synced: {}",
-        summary(remote_to_ws)
+        summary(remote_to_ws.clone())
     );
     rig.shutdown.cancel();
-    Ok(())
+    Ok(Figures {
+        broadcast,
+        remote_to_ws,
+    })
 }
 
 async fn wait_synced(rig: &Rig, id: &str) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! `backfill` links thousands of legacy tasks. Wall-clock goals live here, never
 //! in the tests.
 
+mod all;
 mod backfill;
 mod feed;
 mod queue;
@@ -29,6 +30,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Every figure in one run: a table, and with --json one JSON object as the
+    /// last line (see docs/PERFORMANCE.md).
+    All {
+        /// Smaller sizes (2,000 pushes, 100,000 queued rows): a few minutes.
+        #[arg(long)]
+        quick: bool,
+        /// End with the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fill the sync queue, show the claim's plan, time claims and enqueues.
     Queue {
         /// Rows in the queue.
@@ -89,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("database: {}", atlas::db::redact(&url));
     match cli.command {
+        Command::All { quick, json } => all::run(&url, quick, json).await,
         Command::Queue { rows } => queue::run(&url, rows).await,
         Command::Sync { tasks, concurrency } => sync::run(&url, tasks, concurrency).await,
         Command::Backfill { tasks } => backfill::run(&url, tasks).await,

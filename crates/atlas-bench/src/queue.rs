@@ -39,6 +39,18 @@ pub async fn run(url: &str, rows: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The median claim of 32 items with `rows` rows queued (the queue is emptied
+/// and refilled first).
+pub async fn claim_median(db: &Db, rows: i64) -> anyhow::Result<Duration> {
+    sqlx::query("DELETE FROM sync_queue")
+        .execute(db.pool())
+        .await?;
+    fill(db, rows).await?;
+    let mut samples = time_claims(db).await?;
+    samples.sort_unstable();
+    Ok(samples[samples.len() / 2])
+}
+
 /// `rows` items: 88% pending (due across a day), 10% failed, 2% in flight.
 async fn fill(db: &Db, rows: i64) -> anyhow::Result<()> {
     let sql = match db.backend() {

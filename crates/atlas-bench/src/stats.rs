@@ -2,16 +2,20 @@
 
 use std::time::Duration;
 
+/// The `q` quantile (0–1) of the samples, in milliseconds; `None` without any.
+pub fn quantile_ms(samples: &[Duration], q: f64) -> Option<f64> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(i).map(|d| d.as_secs_f64() * 1000.0)
+}
+
 /// `p50 / p95 / p99 / max` of the samples, in milliseconds.
-pub fn summary(mut samples: Vec<Duration>) -> String {
+pub fn summary(samples: Vec<Duration>) -> String {
     if samples.is_empty() {
         return "no samples".to_owned();
     }
-    samples.sort_unstable();
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-        samples[i].as_secs_f64() * 1000.0
-    };
+    let at = |q: f64| quantile_ms(&samples, q).unwrap_or_default();
     format!(
         "p50 {:.2} ms · p95 {:.2} ms · p99 {:.2} ms · max {:.2} ms (n = {})",
         at(0.50),

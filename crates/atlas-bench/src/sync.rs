@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::stats::summary;
 
 const KEY: &str = "bench-key";
-const SECRET: &str = "bench-secret";
+pub const SECRET: &str = "bench-secret";
 
 /// Atlas and the simulator, each on its own loopback port, wired both ways.
 pub struct Rig {
