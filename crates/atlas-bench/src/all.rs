@@ -116,14 +116,17 @@ pub async fn run(url: &str, quick: bool, json: bool) -> anyhow::Result<()> {
     put("ws_clients", json!(sizes.ws_clients));
     put("ws_broadcast_p99_ms", ms(&figures.broadcast, 0.99));
 
-    println!("\n[5/6] PostgreSQL scale-out");
+    println!("\n[5/6] PostgreSQL scale-out: one worker, then two");
     if db.backend() == atlas::db::Backend::Postgres {
-        println!("  not measured by this version: run two `atlas worker` processes by hand");
+        let one = workers_throughput(url, 1, sizes.push_tasks / 2).await?;
+        put("pg_workers_1_items_per_s", json!(round(one)));
+        let two = workers_throughput(url, 2, sizes.push_tasks / 2).await?;
+        put("pg_workers_2_items_per_s", json!(round(two)));
     } else {
         println!("  (only with --database-url postgres://...)");
+        put("pg_workers_1_items_per_s", Value::Null);
+        put("pg_workers_2_items_per_s", Value::Null);
     }
-    put("pg_workers_1_items_per_s", Value::Null);
-    put("pg_workers_2_items_per_s", Value::Null);
 
     println!("\n[6/6] done");
     if json {
@@ -204,6 +207,28 @@ async fn synced(rig: &Rig) -> anyhow::Result<usize> {
         .fetch_one(rig.db.pool())
         .await?;
     Ok(usize::try_from(n)?)
+}
+
+/// `tasks` new tasks pushed by `workers` workers (each with its own leases, as
+/// separate processes would have; here they share this process's two cores).
+async fn workers_throughput(url: &str, workers: usize, tasks: usize) -> anyhow::Result<f64> {
+    let rig = sync::start(url, |config| config.run_worker = false).await?;
+    let before = synced(&rig).await?;
+    sync::create(&rig, tasks, 16).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let started = Instant::now();
+    for _ in 0..workers {
+        let engine = atlas::sync::engine(&rig.db, &rig.sync, &rig.outbox)?
+            .ok_or_else(|| anyhow::anyhow!("sync is not configured"))?;
+        tokio::spawn(atlas::sync::worker::Worker::new(engine).run(stop.clone()));
+    }
+    while synced(&rig).await? < before + tasks {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rate = tasks as f64 / started.elapsed().as_secs_f64();
+    stop.cancel();
+    rig.shutdown.cancel();
+    Ok(rate)
 }
 
 /// One task at a time on an idle node: Altimeter's create time minus Atlas's.

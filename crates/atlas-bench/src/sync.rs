@@ -26,6 +26,9 @@ pub struct Rig {
     pub http: reqwest::Client,
     pub sim: SimHandle,
     pub db: atlas::db::Db,
+    /// What Atlas syncs with, for extra workers a benchmark starts itself.
+    pub sync: SyncConfig,
+    pub outbox: atlas::sync::outbox::Outbox,
     pub shutdown: CancellationToken,
 }
 
@@ -104,8 +107,10 @@ pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> anyhow::Result
         sync,
     };
     tweak(&mut config);
+    let sync = config.sync.clone();
     let app = Application::build(config, atlas_listener).await?;
     let db = app.db().clone();
+    let outbox = app.outbox().clone();
     let (token, _) = auth::create_token(&db, "bench", Role::Editor).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
@@ -115,6 +120,8 @@ pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> anyhow::Result
         http: reqwest::Client::new(),
         sim,
         db,
+        sync,
+        outbox,
         shutdown,
     })
 }

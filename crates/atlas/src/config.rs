@@ -142,7 +142,8 @@ pub struct SyncArgs {
     /// Accept webhooks without a signature when no secret is set (each logs a warning).
     #[arg(long, env = "ATLAS_ALLOW_UNSIGNED_WEBHOOKS", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_unsigned_webhooks: bool,
-    /// Quiet time after a local edit before it is pushed, so quick edits coalesce.
+    /// The window in which edits after a task's first coalesce into one push (the
+    /// first edit of a quiet task is pushed at once).
     #[arg(long, env = "ATLAS_SYNC_PUSH_DELAY", default_value = "300ms", value_parser = parse_duration)]
     pub push_delay: Duration,
     /// Remote calls one worker makes at once.
