@@ -387,6 +387,17 @@ impl Run {
             .bearer_auth(&self.token)
     }
 
+    async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        self.request(reqwest::Method::GET, path)
+            .query(query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn create_local(&mut self) {
         let title = self.value_for("title");
         let mut patch = self.random_patch();
@@ -520,18 +531,11 @@ impl Run {
         let mut ids = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut path = "/api/tasks?limit=500".to_owned();
+            let mut query = vec![("limit", "500")];
             if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={}", urlencode(c)));
+                query.push(("cursor", c.as_str()));
             }
-            let page: Value = self
-                .request(reqwest::Method::GET, &path)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page = self.get_json("/api/tasks", &query).await;
             ids.extend(
                 page["data"]
                     .as_array()
@@ -563,14 +567,7 @@ impl Run {
         let mut last = None;
         let mut stable = 0;
         for _ in 0..240 {
-            let status: Value = self
-                .request(reqwest::Method::GET, "/admin/sync-status")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let status = self.get_json("/admin/sync-status", &[]).await;
             if status["deletes_held"].as_i64().unwrap_or(0) > 0 {
                 self.admin("/admin/sync/release-deletes").await;
             }
@@ -632,17 +629,12 @@ impl Run {
 
     /// Resolves every open conflict, each with a random choice; returns how many.
     async fn resolve_every_conflict(&mut self) -> usize {
-        let conflicts: Value = self
-            .request(
-                reqwest::Method::GET,
-                "/api/conflicts?status=unresolved&limit=500",
+        let conflicts = self
+            .get_json(
+                "/api/conflicts",
+                &[("status", "unresolved"), ("limit", "500")],
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .await;
         let open = conflicts["data"].as_array().unwrap();
         for conflict in open {
             let choice = ["keep_local", "accept_remote"]
@@ -833,15 +825,4 @@ fn fields_of(task: &Value) -> Map<String, Value> {
 
 fn remote_fields(task: &RemoteTask) -> Map<String, Value> {
     fields_of(&serde_json::to_value(&task.fields).unwrap())
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
