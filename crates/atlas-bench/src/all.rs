@@ -231,8 +231,21 @@ async fn workers_throughput(url: &str, workers: usize, tasks: usize) -> anyhow::
     Ok(rate)
 }
 
+/// Until nothing is queued or under way.
+async fn idle(rig: &Rig) -> anyhow::Result<()> {
+    loop {
+        let depth = atlas::store::queue::depth(rig.db.pool()).await?;
+        if depth.pending + depth.in_flight == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// One task at a time on an idle node: Altimeter's create time minus Atlas's.
 async fn local_to_remote(rig: &Rig, samples: usize) -> anyhow::Result<Vec<Duration>> {
+    idle(rig).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut out = Vec::with_capacity(samples);
     for _ in 0..samples {
         let before = synced(rig).await?;
@@ -264,10 +277,9 @@ async fn coalesced_calls(rig: &Rig) -> anyhow::Result<u64> {
     let id = sync::create(rig, 1, 1).await?.remove(0);
     let settle = || async {
         loop {
-            let depth = atlas::store::queue::depth(rig.db.pool()).await?;
+            idle(rig).await?;
             let task = atlas::store::tasks::get(rig.db.pool(), id.parse()?).await?;
-            let synced = task.is_some_and(|t| t.sync_status == atlas::model::SyncStatus::Synced);
-            if depth.pending + depth.in_flight == 0 && synced {
+            if task.is_some_and(|t| t.sync_status == atlas::model::SyncStatus::Synced) {
                 return anyhow::Ok(());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -329,6 +341,10 @@ async fn webhook_ingest(rig: &Rig, admin: &str, webhooks: usize) -> anyhow::Resu
     for result in results {
         result?;
     }
-    // Sync stays paused: the events name tasks Altimeter does not have.
+    // The events name tasks Altimeter does not have: drop their pulls, then resume.
+    sqlx::query("DELETE FROM sync_queue")
+        .execute(rig.db.pool())
+        .await?;
+    admin_post(rig, admin, "/admin/sync/resume").await?;
     Ok(webhooks as f64 / elapsed)
 }

@@ -4,7 +4,7 @@
 //! [`Worker::run_once`] claims and works one batch (for tests and tools).
 //! Failures are settled here by the retry schedule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,6 +21,8 @@ use crate::store::{outcomes, sync_state};
 /// Longest sleep when nothing is due and no wake-up comes (a fallback only).
 const POLL: Duration = Duration::from_secs(5);
 const BATCH: i64 = 32;
+/// Items one claim of the continuous loop takes at most.
+const BATCH_LIMIT: usize = 32;
 
 /// What one step of the worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,43 @@ pub enum Outcome {
 
 pub struct Worker {
     engine: Engine,
+}
+
+/// Starts claimed lanes while there are free slots.
+fn start_ready(
+    worker: &std::sync::Arc<Worker>,
+    ready: &mut VecDeque<Vec<QueueItem>>,
+    lanes: &mut tokio::task::JoinSet<()>,
+    held: &mut BTreeMap<tokio::task::Id, Vec<i64>>,
+) {
+    while lanes.len() < worker.engine.config.concurrency {
+        let Some(lane) = ready.pop_front() else { break };
+        let ids = lane.iter().map(|i| i.id).collect();
+        let worker = worker.clone();
+        let task = lanes.spawn(async move { worker.work_lane(lane).await });
+        held.insert(task.id(), ids);
+    }
+}
+
+/// Every item this worker holds a lease on: lanes under way and lanes waiting.
+fn leased<'a>(
+    held: &'a BTreeMap<tokio::task::Id, Vec<i64>>,
+    ready: &'a VecDeque<Vec<QueueItem>>,
+) -> impl Iterator<Item = &'a i64> {
+    held.values()
+        .flatten()
+        .chain(ready.iter().flatten().map(|i| &i.id))
+}
+
+/// A finished lane task's id; one that panicked is logged.
+fn finished(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((task, ())) => task,
+        Err(e) => {
+            tracing::error!(error = %e, "a sync lane stopped unexpectedly");
+            e.id()
+        }
+    }
 }
 
 /// What a claim brought.
@@ -84,23 +123,23 @@ impl Worker {
         // The items each lane task holds, to renew their leases; a lane that
         // panicked is dropped from it, so its leases run out and others retry.
         let mut held: BTreeMap<tokio::task::Id, Vec<i64>> = BTreeMap::new();
+        // Lanes claimed (a batch at a time, so claims stay cheap) waiting for a slot.
+        let mut ready: VecDeque<Vec<QueueItem>> = VecDeque::new();
         let mut renew = tokio::time::interval(this.engine.config.lease / 3);
         renew.tick().await;
         while !shutdown.is_cancelled() {
+            while let Some(done) = lanes.try_join_next_with_id() {
+                held.remove(&finished(done));
+            }
+            start_ready(&this, &mut ready, &mut lanes, &mut held);
             let mut next_due = None;
             if lanes.len() < slots {
-                match this.claim_lanes(slots - lanes.len()).await {
-                    Ok(Claimed::Lanes(claimed)) => {
-                        for lane in claimed {
-                            let ids = lane.iter().map(|i| i.id).collect();
-                            let worker = this.clone();
-                            let task = lanes.spawn(async move { worker.work_lane(lane).await });
-                            held.insert(task.id(), ids);
-                        }
-                        if lanes.len() < slots {
-                            next_due = this.next_due().await;
-                        }
+                match this.claim_lanes(BATCH_LIMIT).await {
+                    Ok(Claimed::Lanes(claimed)) if !claimed.is_empty() => {
+                        ready.extend(claimed);
+                        continue;
                     }
+                    Ok(Claimed::Lanes(_)) => next_due = this.next_due().await,
                     Ok(Claimed::Paused) => {}
                     Err(e) => {
                         tracing::error!(error = format!("{e:#}"), "sync worker step failed");
@@ -115,32 +154,23 @@ impl Worker {
             let woken = this.engine.outbox.woken();
             tokio::select! {
                 Some(done) = lanes.join_next_with_id(), if !lanes.is_empty() => {
-                    let task = match done {
-                        Ok((task, ())) => task,
-                        Err(e) => {
-                            tracing::error!(error = %e, "a sync lane stopped unexpectedly");
-                            e.id()
-                        }
-                    };
-                    held.remove(&task);
+                    held.remove(&finished(done));
                 }
                 () = woken.notified(), if lanes.len() < slots => {}
                 () = tokio::time::sleep(wait), if lanes.len() < slots => {}
-                _ = renew.tick() => this.renew(held.values().flatten()).await,
+                _ = renew.tick() => this.renew(leased(&held, &ready)).await,
                 () = shutdown.cancelled() => {}
             }
         }
-        // Finish what was claimed, renewing its leases meanwhile.
-        let finish = async { while lanes.join_next().await.is_some() {} };
-        let renewing = async {
-            loop {
-                renew.tick().await;
-                this.renew(held.values().flatten()).await;
+        // Finish what was claimed, started or not, renewing its leases meanwhile.
+        while !(lanes.is_empty() && ready.is_empty()) {
+            start_ready(&this, &mut ready, &mut lanes, &mut held);
+            tokio::select! {
+                Some(done) = lanes.join_next_with_id() => {
+                    held.remove(&finished(done));
+                }
+                _ = renew.tick() => this.renew(leased(&held, &ready)).await,
             }
-        };
-        tokio::select! {
-            () = finish => {}
-            () = renewing => {}
         }
         tracing::info!(owner = %this.engine.owner, "sync worker stopped");
     }
