@@ -134,6 +134,10 @@ async fn a_new_task_is_seen_pending_then_synced_with_its_fields(backend: Backend
         return;
     };
     let mut feed = FeedClient::connect(&s.app, &s.app.viewer, "").await;
+    // A new task is pushed at once; sync is paused so its pending state is
+    // there to see (the feed shows a task as it is when the message goes out).
+    let admin = |path: &str| s.app.post(path, &s.app.admin).send();
+    assert_eq!(admin("/admin/sync/pause").await.unwrap().status(), 200);
     let task = s.app.create_task(json!({"title": "Pour slab L3"})).await;
     let id = task["id"].as_str().unwrap().to_owned();
     let changed = feed
@@ -143,6 +147,7 @@ async fn a_new_task_is_seen_pending_then_synced_with_its_fields(backend: Backend
         .await;
     assert_eq!(changed["task"]["title"], "Pour slab L3");
     assert_eq!(changed["task"]["sync_status"], "pending");
+    assert_eq!(admin("/admin/sync/resume").await.unwrap().status(), 200);
     let synced = feed
         .wait_for(20, "the task synced", |m| {
             m["type"] == "sync_status" && m["entity_id"] == id.as_str() && m["status"] == "synced"
