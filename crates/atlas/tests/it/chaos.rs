@@ -562,11 +562,16 @@ impl Run {
     }
 
     /// Waits until the queue is empty and nothing changes on either side across
-    /// reconciliation passes; held deletes are released on the way.
+    /// a reconciliation pass that ended after the previous look (a node killed
+    /// mid-pass holds the reconciliation lease for a while, so a quiet queue
+    /// alone proves nothing); held deletes are released on the way.
     async fn quiesce(&self) {
-        let mut last = None;
-        let mut stable = 0;
+        use atlas::store::sync_state;
+        use atlas::sync::maintenance::RECONCILE_LAST;
+        let started = chrono::Utc::now();
+        let mut last: Option<(_, chrono::DateTime<chrono::Utc>)> = None;
         for _ in 0..240 {
+            let looked = chrono::Utc::now();
             let status = self.get_json("/admin/sync-status", &[]).await;
             if status["deletes_held"].as_i64().unwrap_or(0) > 0 {
                 self.admin("/admin/sync/release-deletes").await;
@@ -574,15 +579,17 @@ impl Run {
             let queue = &status["queue"];
             let idle = queue["pending"] == 0 && queue["in_flight"] == 0;
             let now = self.fingerprint().await;
-            if idle && last.as_ref() == Some(&now) {
-                stable += 1;
-                if stable >= 2 {
+            let reconciled = sync_state::get_ts(self.db.pool(), RECONCILE_LAST)
+                .await
+                .unwrap();
+            if let Some((before, at)) = &last {
+                let passed = reconciled.is_some_and(|r| r > *at);
+                let settled = *at > started + chrono::Duration::seconds(3);
+                if idle && passed && settled && *before == now {
                     return;
                 }
-            } else {
-                stable = 0;
             }
-            last = Some(now);
+            last = Some((now, looked));
             self.admin("/admin/sync/trigger").await;
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
