@@ -466,8 +466,7 @@ async fn atlas_watch_prints_one_line_per_event() {
     assert!(
         printed
             .iter()
-            .any(|l| l.contains("task_changed")
-                && l.contains("\"Crane inspection\" open sync pending")),
+            .any(|l| l.contains("task_changed") && l.contains("\"Crane inspection\" open sync ")),
         "{printed:#?}"
     );
     watch.kill().await.unwrap();

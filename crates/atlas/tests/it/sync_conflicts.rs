@@ -86,6 +86,10 @@ async fn outside_the_window_the_later_edit_wins_and_the_loser_is_kept(backend: B
         webhook_delay_ms: 3_000,
         ..Faults::default()
     });
+    // Sync is paused around the local edit, so its push (which would go at
+    // once) goes out after the remote edit and meets a 412.
+    let admin = |path: &str| s.app.post(path, &s.app.admin).send();
+    assert_eq!(admin("/admin/sync/pause").await.unwrap().status(), 200);
     let patch = json!({"title": "Need 50 bags"});
     s.app
         .patch(&format!("/api/tasks/{id}"), &s.app.editor)
@@ -94,8 +98,8 @@ async fn outside_the_window_the_later_edit_wins_and_the_loser_is_kept(backend: B
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    // Made before the local push goes out (100 ms), so the push meets a 412.
     s.edit_remote(&remote_id, |f| f.title = "Need 100 bags".into());
+    assert_eq!(admin("/admin/sync/resume").await.unwrap().status(), 200);
     wait_until(20, "the later (remote) edit to win", || async {
         let task = s.task(&id).await;
         task["title"] == "Need 100 bags" && task["sync_status"] == "synced"
